@@ -1,0 +1,168 @@
+"""From token ids to batches: LM streams for truncated BPTT, padding, length buckets.
+
+Shapes: B batch, N tokens per stream, T time steps in one batch (<= bptt), L padded
+length. Batches are dataclasses that a model-agnostic trainer uses as
+``model(**batch.inputs(), targets=batch.targets)``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def batchify(ids: Sequence[int] | Tensor, batch_size: int) -> Tensor:
+    """Cut a token-id corpus into ``batch_size`` contiguous streams.
+
+    Returns (B, N) long with ``N = len(ids) // B``; the remainder is dropped and stream
+    ``b`` is ``ids[b*N:(b+1)*N]``, so stream b's next batch continues where its last one
+    stopped (what carried-state TBPTT needs).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    data = torch.as_tensor(ids, dtype=torch.long)
+    if data.dim() != 1:
+        raise ValueError(f"ids must be 1-D, got shape {tuple(data.shape)}")
+    n = data.numel() // batch_size
+    if n == 0:
+        raise ValueError(
+            f"a corpus of {data.numel()} tokens is too short for "
+            f"batch_size {batch_size}"
+        )
+    return data[: batch_size * n].view(batch_size, n)  # (B, N)
+
+
+@dataclass(frozen=True)
+class LMBatch:
+    """One language-model batch: ``target[b, t]`` is the token after ``input[b, t]``.
+
+    input: (B, T) long; target: (B, T) long, the input shifted by one position;
+    num_tokens: the number of predicted tokens (B * T), for per-token loss averages.
+    """
+
+    input: Tensor
+    target: Tensor
+    num_tokens: int
+
+    def inputs(self) -> dict[str, Tensor]:
+        """Keyword arguments of the model call (everything but the targets)."""
+        return {"input": self.input}
+
+    @property
+    def targets(self) -> Tensor:
+        """(B, T) long: what the loss compares the logits with."""
+        return self.target
+
+    def to(self, device: torch.device | str) -> LMBatch:
+        """The same batch on ``device`` (non-blocking copies)."""
+        return LMBatch(
+            self.input.to(device, non_blocking=True),
+            self.target.to(device, non_blocking=True),
+            self.num_tokens,
+        )
+
+
+def num_tbptt_batches(streams: Tensor, bptt: int) -> int:
+    """The number of batches ``tbptt_batches`` yields: ceil((N - 1) / bptt)."""
+    _check_streams(streams, bptt)
+    return -(-(streams.size(1) - 1) // bptt)
+
+
+def tbptt_batches(streams: Tensor, bptt: int) -> Iterator[LMBatch]:
+    """Consecutive windows of the (B, N) streams for truncated BPTT, in order.
+
+    Batch k has ``input = streams[:, i:i+T]`` and ``target = streams[:, i+1:i+1+T]``
+    with ``i = k * bptt`` and ``T = min(bptt, N - 1 - i)``: the last, shorter window is
+    kept, so every token but the first of each stream is a target exactly once.
+    """
+    _check_streams(streams, bptt)
+    n = streams.size(1)
+    for i in range(0, n - 1, bptt):
+        t = min(bptt, n - 1 - i)
+        x = streams[:, i : i + t]  # (B, T)
+        y = streams[:, i + 1 : i + 1 + t]  # (B, T)
+        yield LMBatch(x, y, y.numel())
+
+
+def _check_streams(streams: Tensor, bptt: int) -> None:
+    if bptt < 1:
+        raise ValueError(f"bptt must be >= 1, got {bptt}")
+    if streams.dim() != 2:
+        raise ValueError(f"streams must be (B, N), got shape {tuple(streams.shape)}")
+
+
+def pad_sequences(
+    seqs: Sequence[Sequence[int]], pad_id: int, max_len: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Right-pad id lists into one tensor.
+
+    Returns ``(padded (B, L) long, lengths (B,) long)`` where L is the longest
+    sequence, or ``max_len`` when given (longer sequences are truncated to it and
+    their length reported as ``max_len``).
+    """
+    if not seqs:
+        raise ValueError("pad_sequences needs at least one sequence")
+    if max_len is not None and max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+    lengths = [len(s) if max_len is None else min(len(s), max_len) for s in seqs]
+    width = max(lengths) if max_len is None else max_len
+    padded = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # (B, L)
+    for row, (seq, n) in enumerate(zip(seqs, lengths, strict=True)):
+        padded[row, :n] = torch.as_tensor(seq[:n], dtype=torch.long)
+    return padded, torch.tensor(lengths, dtype=torch.long)
+
+
+def bucket_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    by_tokens: bool = False,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> list[list[int]]:
+    """Group example indices into batches of similar length.
+
+    Indices are sorted by length (ties in index order, or in a seeded random order when
+    ``shuffle``) and cut into consecutive batches of ``batch_size`` examples, or with
+    ``by_tokens`` of at most ``batch_size`` padded tokens (``len(batch) * max length``;
+    an example longer than that budget gets a batch of its own). With ``shuffle`` the
+    batch order is shuffled too. Same ``lengths`` and ``seed`` -> same batches; every
+    index appears exactly once.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    if shuffle:
+        rng.shuffle(order)
+    order.sort(key=lambda i: lengths[i])  # stable: ties keep the (shuffled) order
+    if by_tokens:
+        batches = _cut_by_tokens(order, lengths, batch_size)
+    else:
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def _cut_by_tokens(
+    order: list[int], lengths: Sequence[int], max_tokens: int
+) -> list[list[int]]:
+    """Consecutive runs of ``order`` whose padded size stays within ``max_tokens``."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        new_longest = max(longest, lengths[i])
+        if current and (len(current) + 1) * new_longest > max_tokens:
+            batches.append(current)
+            current, new_longest = [], lengths[i]
+        current.append(i)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,431 @@
+"""The offline data sets: where they live, where they come from, and their readers.
+
+Each file is a ``DatasetSpec`` in the ``DATASETS`` dict (multi-file sets such as
+Multi30k are one spec per file, ``"multi30k.train.de"``). ``locate`` finds a file under
+the data directory (argument, else ``$SEQLAB_DATA``, else ``~/.cache/seqlab/data``) and
+can download it (checksum verified). Readers take the original formats and return plain
+Python data (strings, lists, tuples); no torch, no padding. Errors are ``DataError``
+(a ValueError) naming the file, and the line where there is one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("~/.cache/seqlab/data")
+ENV_VAR = "SEQLAB_DATA"
+
+
+class DataError(ValueError):
+    """A data file is empty, not UTF-8, malformed, or fails its checksum."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set is not under the data directory (and could not be downloaded)."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One data file: its place under the data dir, its public source and checksum.
+
+    ``url`` is None when no single public file matches ours (then ``note`` says where
+    the originals are); ``sha256`` is that of the file as stored under ``relpath``.
+    """
+
+    name: str
+    relpath: str
+    url: str | None
+    sha256: str
+    note: str
+
+
+_NLTK = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora"
+_DLS2 = (
+    "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch-2"
+    "/master/dataset"
+)
+_M30K = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw"
+_M30K_NOTE = "Multi30k task 1 raw captions, https://github.com/multi30k/dataset"
+_NLTK_NOTE = "nltk_data corpus, https://github.com/nltk/nltk_data (see its README)"
+
+DATASETS: dict[str, DatasetSpec] = {
+    "tinyshakespeare": DatasetSpec(
+        "tinyshakespeare",
+        "tinyshakespeare/input.txt",
+        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
+        "tinyshakespeare/input.txt",
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        "karpathy/char-rnn (MIT); 1,115,394 characters of Shakespeare",
+    ),
+    "tang": DatasetSpec(
+        "tang",
+        "tang/poet.tang.tsv.gz",
+        None,  # a local flattening: no public copy of this exact file
+        "b497c7f09ae667ed9d6272b053390ced665915577aa439f0cfa8522e326743ee",
+        "57,603 Tang poems flattened to gzip TSV (author, title, poem) from "
+        "全唐诗/poet.tang.*.json of https://github.com/chinese-poetry/chinese-poetry "
+        "(MIT); build it from those JSON files (one line per poem, paragraphs "
+        "joined) or copy poet.tang.tsv.gz from a machine that has it",
+    ),
+    "brown": DatasetSpec(
+        "brown",
+        "nltk/brown.zip",
+        f"{_NLTK}/brown.zip",
+        "9b275f9b3b95d7bd66ccfb7cd259f445a13bbe5d1f4107aba09fd3e8364bafa6",
+        f"Brown corpus, POS-tagged word/TAG tokens; {_NLTK_NOTE}",
+    ),
+    "addition": DatasetSpec(
+        "addition",
+        "seq2seq_toy/addition.txt",
+        f"{_DLS2}/addition.txt",
+        "34e0746f5014c11311c9452ee9050bf14e38eca44ec4aaf4d81eba2b38674009",
+        "Deep Learning from Scratch 2, oreilly-japan (MIT); 50,000 sums",
+    ),
+    "date": DatasetSpec(
+        "date",
+        "seq2seq_toy/date.txt",
+        f"{_DLS2}/date.txt",
+        "62e66a301ce8537868e725512d2a45663fc366526b7e42028cb703bda2b1c79a",
+        "Deep Learning from Scratch 2, oreilly-japan (MIT); 50,000 dates",
+    ),
+    "multi30k.train.de": DatasetSpec(
+        "multi30k.train.de",
+        "multi30k/train.de.gz",
+        f"{_M30K}/train.de.gz",
+        "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+        _M30K_NOTE,
+    ),
+    "multi30k.train.en": DatasetSpec(
+        "multi30k.train.en",
+        "multi30k/train.en.gz",
+        f"{_M30K}/train.en.gz",
+        "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+        _M30K_NOTE,
+    ),
+    "multi30k.val.de": DatasetSpec(
+        "multi30k.val.de",
+        "multi30k/val.de.gz",
+        f"{_M30K}/val.de.gz",
+        "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+        _M30K_NOTE,
+    ),
+    "multi30k.val.en": DatasetSpec(
+        "multi30k.val.en",
+        "multi30k/val.en.gz",
+        f"{_M30K}/val.en.gz",
+        "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+        _M30K_NOTE,
+    ),
+    "multi30k.test_2016_flickr.de": DatasetSpec(
+        "multi30k.test_2016_flickr.de",
+        "multi30k/test_2016_flickr.de.gz",
+        f"{_M30K}/test_2016_flickr.de.gz",
+        "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
+        _M30K_NOTE,
+    ),
+    "multi30k.test_2016_flickr.en": DatasetSpec(
+        "multi30k.test_2016_flickr.en",
+        "multi30k/test_2016_flickr.en.gz",
+        f"{_M30K}/test_2016_flickr.en.gz",
+        "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
+        _M30K_NOTE,
+    ),
+    "sentence_polarity": DatasetSpec(
+        "sentence_polarity",
+        "nltk/sentence_polarity.zip",
+        f"{_NLTK}/sentence_polarity.zip",
+        "6e1ed4405b65c7eabf1d199a7f7c437091ac21da0ea7467b410a74062574566b",
+        f"rt-polarity.pos/.neg, 5,331 sentences each, latin-1; {_NLTK_NOTE}",
+    ),
+    "conll2000": DatasetSpec(
+        "conll2000",
+        "nltk/conll2000.zip",
+        f"{_NLTK}/conll2000.zip",
+        "01e65164f268366e7caa0db92332a1955d081908c87016e2c7640c3c5279b7cd",
+        f"CoNLL-2000 chunking, word POS chunk columns; {_NLTK_NOTE}",
+    ),
+    "conll2002": DatasetSpec(
+        "conll2002",
+        "nltk/conll2002.zip",
+        f"{_NLTK}/conll2002.zip",
+        "64440e49236d0d393e08e0b266284966d68e2d2a82a50cc41b8e96d98c03b5c8",
+        f"CoNLL-2002 NER, Spanish and Dutch, latin-1; {_NLTK_NOTE}",
+    ),
+    "movie_reviews": DatasetSpec(
+        "movie_reviews",
+        "nltk/movie_reviews.zip",
+        f"{_NLTK}/movie_reviews.zip",
+        "a41211ae685019137410268134db6a1a14428c89b671eb83056151a878539008",
+        f"1,000 positive + 1,000 negative reviews; {_NLTK_NOTE}",
+    ),
+    "treebank": DatasetSpec(
+        "treebank",
+        "nltk/treebank.zip",
+        f"{_NLTK}/treebank.zip",
+        "9da92d76c3666cfb6cddeaed0f7e86b344cce0f0928a286d439e555f19c37399",
+        f"10% Penn Treebank sample (3,914 WSJ sentences); {_NLTK_NOTE}",
+    ),
+}
+
+
+# ---------------------------------------------------------------- locating files
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """The data directory: ``data_dir``, else ``$SEQLAB_DATA``, else the default."""
+    return _resolve_data_dir(data_dir)[0]
+
+
+def _resolve_data_dir(data_dir: str | Path | None) -> tuple[Path, str]:
+    """The data directory and a phrase saying where that choice came from."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser(), "the data_dir argument / --data-dir"
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    return DEFAULT_DATA_DIR.expanduser(), f"the default (${ENV_VAR} is not set)"
+
+
+def locate(
+    name: str, data_dir: str | Path | None = None, download: bool = False
+) -> Path:
+    """The path of data file ``name`` under the data dir, downloading it if asked.
+
+    Raises DatasetNotFoundError (naming the path looked at and how to get the file)
+    when it is missing and cannot be downloaded, DataError on a checksum mismatch.
+    """
+    if name not in DATASETS:
+        raise ValueError(
+            f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}"
+        )
+    spec = DATASETS[name]
+    root, origin = _resolve_data_dir(data_dir)
+    path = root / spec.relpath
+    if path.is_file():
+        return path
+    if not download or spec.url is None:
+        raise DatasetNotFoundError(_not_found_message(spec, path, origin, download))
+    try:
+        download_file(spec.url, path, spec.sha256)
+    except (urllib.error.URLError, OSError) as e:
+        message = _not_found_message(spec, path, origin, download)
+        raise DatasetNotFoundError(f"{message}\ndownload failed: {e}") from e
+    return path
+
+
+def _not_found_message(spec: DatasetSpec, path: Path, origin: str, tried: bool) -> str:
+    """Where we looked and the ways to get the file."""
+    lines = [
+        f"data set {spec.name!r} not found: looked for {path} (data dir from {origin})",
+        f"origin: {spec.note}",
+    ]
+    if spec.url is None:
+        lines.append("automatic download is not supported for this set")
+    else:
+        lines.append(f"get it from {spec.url} and put it at {path}")
+        if not tried:
+            lines.append("or call locate(..., download=True) to download it")
+    lines.append(
+        f"or point ${ENV_VAR} / --data-dir at a directory holding {spec.relpath}"
+    )
+    return "\n".join(lines)
+
+
+def download_file(url: str, path: Path, sha256: str) -> None:
+    """Fetch ``url`` to a temp file beside ``path``, check sha256, rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, tmp.open("wb") as f:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise DataError(
+                f"checksum mismatch for {url}: expected sha256 {sha256}, "
+                f"got {digest.hexdigest()} (nothing written to {path})"
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- plain text
+
+
+def read_text_file(path: str | Path) -> str:
+    """The UTF-8 text of ``path`` (gunzipped first when it ends in ``.gz``).
+
+    DataError naming the file for an empty file, a broken gzip stream, or bytes that
+    are not UTF-8 (with the line and byte offset of the first bad byte).
+    """
+    return _decode(_read_bytes(path), str(path))
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    """The file's bytes, decompressed for ``.gz``; DataError if empty or corrupt."""
+    data = Path(path).read_bytes()
+    if str(path).endswith(".gz") and data:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: not a valid gzip file ({e})") from e
+    if not data:
+        raise DataError(f"{path}: file is empty")
+    return data
+
+
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text of ``data``; DataError naming ``where``, line and byte offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        bad = data[e.start : e.end]
+        raise DataError(
+            f"{where}:{line}: not UTF-8 (byte offset {e.start}: {bad!r})"
+        ) from e
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split on ``\\n`` only (no final empty line; a trailing ``\\r`` dropped).
+
+    Not ``str.splitlines``: that also splits on U+2028, U+0085 and friends.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 (optionally ``.gz``) file, without line terminators."""
+    return _lines(read_text_file(path))
+
+
+# ---------------------------------------------------------------- readers
+
+
+def read_tinyshakespeare(path: str | Path) -> tuple[str, str]:
+    """(train, val): the first 90% and the last 10% of the characters (as nanoGPT)."""
+    text = read_text_file(path)
+    n = int(len(text) * 0.9)
+    return text[:n], text[n:]
+
+
+def read_tang(path: str | Path) -> list[str]:
+    """One poem text per line of the gzip TSV ``author<TAB>title<TAB>poem``.
+
+    The poem is the *last* field: in the shared file 51 lines have more than 3 fields
+    (50 of Bai Juyi's 新樂府 carry a preface field between title and poem, one line has
+    three tab-separated authors). Poems whose text was lost are kept as stored (176
+    are just "。", 40 "空。"). DataError with the line number for a line with fewer
+    than 3 fields or an empty poem field.
+    """
+    poems = []
+    for lineno, line in enumerate(read_lines(path), start=1):
+        fields = line.split("\t")
+        if len(fields) < 3 or not fields[-1]:
+            raise DataError(
+                f"{path}:{lineno}: expected author<TAB>title<TAB>poem with a "
+                f"non-empty poem, got {len(fields)} field(s): {line[:60]!r}"
+            )
+        poems.append(fields[-1])
+    return poems
+
+
+# ca01 ... cr09; README, CONTENTS, cats.txt don't match and are skipped
+_BROWN_MEMBER = re.compile(r"c[a-r]\d\d")
+
+
+def read_brown(zip_path: str | Path) -> list[list[str]]:
+    """Sentences (lists of words, tags stripped) of nltk's brown.zip, in file order.
+
+    Reads the members ``brown/ca01`` ... ``brown/cr09`` (one tagged sentence a
+    non-blank line); other members (README, CONTENTS, cats.txt) are skipped. A word
+    is the text before the last ``/`` of a ``word/TAG`` token (``1-1/2/cd``: ``1-1/2``).
+    """
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as e:
+        raise DataError(f"{zip_path}: not a zip file ({e})") from e
+    with archive:
+        names = archive.namelist()
+        members = sorted(n for n in names if _BROWN_MEMBER.fullmatch(Path(n).name))
+        if not members:
+            raise DataError(f"{zip_path}: no Brown files (brown/ca01 ...) inside")
+        sentences = []
+        for member in members:
+            where = f"{zip_path}!{member}"
+            sentences += _brown_sentences(archive.read(member), where)
+    return sentences
+
+
+def _brown_sentences(data: bytes, where: str) -> list[list[str]]:
+    """Tag-stripped sentences of one Brown file; ``where`` names it in errors."""
+    sentences = []
+    for lineno, line in enumerate(_lines(_decode(data, where)), start=1):
+        words = []
+        for token in line.split():
+            word, slash, tag = token.rpartition("/")
+            if not slash or not word or not tag:
+                raise DataError(f"{where}:{lineno}: token {token!r} is not word/TAG")
+            words.append(word)
+        if words:
+            sentences.append(words)
+    return sentences
+
+
+def read_seq2seq_toy(path: str | Path) -> list[tuple[str, str]]:
+    """(source, target) pairs of the DLS2 ``addition.txt`` / ``date.txt`` format.
+
+    Each line is a fixed-width ``question_answer`` ("16+75  _91  "); the first ``_``
+    separates them. The book keeps the padding spaces and the ``_`` as the decoder's
+    start symbol; here both sides lose their trailing padding spaces and the target
+    loses the ``_`` (the model adds its own ``<bos>``). Inner spaces stay
+    ("september 27, 1994"). DataError with the line number for a line without ``_``
+    or with an empty side.
+    """
+    pairs = []
+    for lineno, line in enumerate(read_lines(path), start=1):
+        source, sep, target = line.partition("_")
+        source, target = source.rstrip(" "), target.rstrip(" ")
+        if not sep or not source or not target:
+            raise DataError(
+                f"{path}:{lineno}: expected 'question_answer' with both sides "
+                f"non-empty, got {line!r}"
+            )
+        pairs.append((source, target))
+    return pairs
+
+
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str, str]]:
+    """Line-aligned (src, tgt) pairs from two UTF-8 files (``.gz`` allowed).
+
+    Lines are kept as stored (only the line terminator is removed). DataError naming
+    both files when their line counts differ.
+    """
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
+    if len(src) != len(tgt):
+        raise DataError(
+            f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}; "
+            "parallel files must be line-aligned"
+        )
+    return list(zip(src, tgt, strict=True))
