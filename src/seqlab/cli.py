@@ -7,6 +7,19 @@ import json
 import sys
 
 from seqlab import __version__
+from seqlab.checkpoint import CheckpointError
+from seqlab.config import ConfigError
+from seqlab.data.datasets import DataError
+
+# Errors that are the user's input, reported in one line without a traceback.
+USER_ERRORS = (
+    ConfigError,
+    DataError,
+    CheckpointError,
+    FileNotFoundError,
+    FileExistsError,
+    ValueError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except USER_ERRORS as err:
+        print(f"seqlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     commands = parser.add_subparsers(metavar="COMMAND")
+    add_train(commands)
+    add_evaluate(commands)
+    add_generate(commands)
+    add_predict(commands)
     add_bench(commands)
     add_demo(commands)
     return parser
@@ -45,7 +65,7 @@ def add_bench(commands) -> None:
     rnn.add_argument(
         "--device", default=None, help="cpu or cuda (default: cuda if any)"
     )
-    rnn.set_defaults(run=run_bench_rnn)
+    rnn.set_defaults(run=run_bench_rnn, command="bench")
 
 
 def run_bench_rnn(args) -> int:
@@ -73,11 +93,163 @@ def add_demo(commands) -> None:
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--steps", type=int, default=600, help="training steps")
-    demo.set_defaults(run=run_demo)
+    demo.set_defaults(run=run_demo, command="demo")
 
 
 def run_demo(args) -> int:
     from seqlab import demo
 
     demo.run(seed=args.seed, steps=args.steps, log=print)
+    return 0
+
+
+def add_train(commands) -> None:
+    p = commands.add_parser("train", help="train the model a config file describes")
+    p.add_argument(
+        "config", help="YAML run config, e.g. configs/shakespeare-char-lstm.yaml"
+    )
+    p.add_argument("--out", help="run directory (default: runs/<config name>)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. train.lr=3e-4",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="where data sets are looked for "
+        "(default: $SEQLAB_DATA, then ~/.cache/seqlab/data)",
+    )
+    p.set_defaults(run=run_train, command="train")
+
+
+def run_train(args) -> int:
+    from pathlib import Path
+
+    from seqlab import run
+
+    cfg = run.load_run_config(args.config, tuple(args.overrides))
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    summary = run.train(cfg, out, resume=args.resume, data_dir=args.data_dir)
+    print(json.dumps(summary, indent=2))
+    print(f"run saved in {out}", file=sys.stderr)
+    return 0
+
+
+def add_evaluate(commands) -> None:
+    p = commands.add_parser("evaluate", help="metrics of a trained run on a split")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="val", help="val or test (default: val)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--data-dir", help="where data sets are looked for")
+    p.set_defaults(run=run_evaluate, command="evaluate")
+
+
+def run_evaluate(args) -> int:
+    from seqlab import run
+
+    loaded = run.load_run(args.run_dir)
+    loaded.task.load_data(args.data_dir)
+    if args.split not in loaded.task.splits():
+        raise ValueError(
+            f"--split {args.split!r}: this data set has the splits "
+            f"{', '.join(loaded.task.splits())}"
+        )
+    metrics = loaded.task.evaluate(loaded.model, args.split)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        for key, value in metrics.items():
+            print(f"{key}\t{value:.4f}")
+    return 0
+
+
+def add_generate(commands) -> None:
+    p = commands.add_parser(
+        "generate", help="sample text from a trained language model"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--prompt", default=None, help="text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--greedy", action="store_true", help="always the most likely token")
+    p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    p.set_defaults(run=run_generate, command="generate")
+
+
+def run_generate(args) -> int:
+    import torch
+
+    from seqlab import decode, run
+
+    loaded = run.load_run(args.run_dir)
+    defaults = loaded.cfg.generate
+    prompt = defaults.prompt if args.prompt is None else args.prompt
+    device = next(loaded.model.parameters()).device
+    prefix = torch.tensor([loaded.task.encode_prompt(prompt)], device=device)
+    rows = decode.generate(
+        loaded.model,
+        prefix,
+        _pick(args.max_new_tokens, defaults.max_new_tokens),
+        greedy=args.greedy,
+        temperature=_pick(args.temperature, defaults.temperature),
+        top_k=_pick(args.top_k, defaults.top_k),
+        top_p=_pick(args.top_p, defaults.top_p),
+        eos_id=loaded.task.stop_id,
+        generator=run.generator_for(args.seed, device),
+    )
+    print(prompt + loaded.task.decode_tokens(rows[0]))
+    return 0
+
+
+def _pick(value, default):
+    return default if value is None else value
+
+
+def add_predict(commands) -> None:
+    p = commands.add_parser(
+        "predict", help="run a trained model on inputs, one per line (stdin by default)"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--input", help="file with one input per line (default: stdin)")
+    p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line, with scores (and attention)",
+    )
+    p.set_defaults(run=run_predict, command="predict")
+
+
+def run_predict(args) -> int:
+    from pathlib import Path
+
+    from seqlab import run
+
+    if args.beam < 1:
+        raise ValueError(f"--beam must be >= 1, got {args.beam}")
+    loaded = run.load_run(args.run_dir)
+    if not hasattr(loaded.task, "predict"):
+        raise ValueError(
+            f"{args.run_dir} is a {loaded.cfg.task!r} run, which has no "
+            "predict; use seqlab generate for language models"
+        )
+    if args.input:
+        text = Path(args.input).read_text(encoding="utf-8")
+    else:
+        text = sys.stdin.read()
+    lines = text.splitlines()
+    for line in loaded.task.predict(
+        loaded.model, lines, beam=args.beam, as_json=args.json
+    ):
+        print(line)
     return 0

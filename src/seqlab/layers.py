@@ -409,3 +409,44 @@ def _check_torch_match(layer: _Recurrent, module: nn.RNNBase) -> None:
             f"torch RNN has nonlinearity {module.nonlinearity!r}, "
             f"this layer has activation {layer.activation!r}"
         )
+
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+def make_recurrent(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    *,
+    num_layers: int = 1,
+    dropout: float = 0.0,
+    bidirectional: bool = False,
+    batch_first: bool = True,
+    activation: str = "tanh",
+    peephole: bool = False,
+) -> _Recurrent:
+    """The recurrent layer a model config names by ``cell``; batch-first by default.
+
+    ``activation`` applies to cell="rnn" and ``peephole`` to cell="lstm"; asking for
+    either on another cell is an error, not silently ignored.
+    """
+    common = dict(
+        num_layers=num_layers,
+        dropout=dropout,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+    )
+    if cell != "lstm" and peephole:
+        raise ValueError(f"peephole=True needs cell='lstm', got cell={cell!r}")
+    if cell != "rnn" and activation != "tanh":
+        raise ValueError(
+            f"activation={activation!r} applies to cell='rnn', got cell={cell!r}"
+        )
+    if cell == "rnn":
+        return RNN(input_size, hidden_size, activation=activation, **common)
+    if cell == "lstm":
+        return LSTM(input_size, hidden_size, peephole=peephole, **common)
+    if cell == "gru":
+        return GRU(input_size, hidden_size, **common)
+    raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -47,6 +48,9 @@ class LMBatch:
     input: Tensor
     target: Tensor
     num_tokens: int
+    # Batches are windows of contiguous streams: the trainer hands each one the
+    # (detached) final state of the previous one (truncated BPTT).
+    carries_state: ClassVar[bool] = True
 
     def inputs(self) -> dict[str, Tensor]:
         """Keyword arguments of the model call (everything but the targets)."""

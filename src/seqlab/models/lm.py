@@ -1,0 +1,103 @@
+"""Recurrent language model: P(w_t | w_1..w_{t-1}) with an RNN, LSTM or GRU.
+
+Shapes: B batch, T time, V vocabulary, E embedding size, H hidden size.
+
+    embedding (V -> E) -> dropout -> recurrent layers (num_layers, dropout between)
+    -> dropout -> output layer (H -> V), optionally sharing the embedding's weights
+
+The "Better RNNLM" of Deep Learning from Scratch 2, ch. 6, is ``num_layers=2``,
+``dropout=0.5``, ``tie_weights=True``. State is explicit: ``forward`` takes the state of
+the previous batch and returns the new one, so truncated BPTT carries it across
+batches (the trainer detaches it between them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+
+from seqlab.config import Section
+from seqlab.layers import State, make_recurrent
+
+
+class RNNLMConfig(Section):
+    kind: Literal["rnn_lm"] = "rnn_lm"
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    activation: Literal["tanh", "relu", "sigmoid"] = "tanh"  # cell: rnn only
+    peephole: bool = False  # cell: lstm only
+    embedding_size: int = Field(128, ge=1)
+    hidden_size: int = Field(256, ge=1)
+    num_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # on embeddings, between layers, output
+    tie_weights: bool = False  # needs embedding_size == hidden_size
+
+    @model_validator(mode="after")
+    def _check_tying(self) -> RNNLMConfig:
+        if self.tie_weights and self.embedding_size != self.hidden_size:
+            raise ValueError(
+                "tie_weights needs embedding_size == hidden_size, got "
+                f"{self.embedding_size} and {self.hidden_size}"
+            )
+        return self
+
+
+@dataclass
+class LMOutput:
+    """logits (B, T, V); loss: mean cross-entropy per target token, or None; state."""
+
+    logits: Tensor
+    loss: Tensor | None
+    state: State | None
+
+
+class RNNLM(nn.Module):
+    """Embedding -> recurrent layers -> output layer; see the module docstring.
+
+    Inputs: input (B, T) token ids, optional targets (B, T), optional state.
+    Outputs: LMOutput(logits (B, T, V), loss, state).
+    """
+
+    def __init__(self, cfg: RNNLMConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size, cfg.embedding_size)
+        self.rnn = make_recurrent(
+            cfg.cell,
+            cfg.embedding_size,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            dropout=cfg.dropout,
+            activation=cfg.activation,
+            peephole=cfg.peephole,
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.output = nn.Linear(cfg.hidden_size, vocab_size)
+        if cfg.tie_weights:
+            self.output.weight = self.embedding.weight
+
+    def forward(
+        self, input: Tensor, targets: Tensor | None = None, state: State | None = None
+    ) -> LMOutput:
+        x = self.drop(self.embedding(input))  # (B, T, E)
+        hidden, state = self.rnn(x, state)  # (B, T, H)
+        logits = self.output(self.drop(hidden))  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return LMOutput(logits, loss, state)
+
+    # ---- the decoding protocol of seqlab.decode ----------------------------------
+    def start(self, prefix: Tensor) -> State | None:
+        """The state after reading ``prefix`` (B, P); None (zeros) when P == 0."""
+        if prefix.shape[1] == 0:
+            return None
+        return self.forward(prefix).state
+
+    def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """Log-probabilities of the next token (B, V) after ``tokens`` (B,)."""
+        out = self.forward(tokens.unsqueeze(1), state=state)
+        return torch.log_softmax(out.logits[:, -1], dim=-1), out.state

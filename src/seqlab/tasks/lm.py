@@ -1,0 +1,248 @@
+"""Language modelling as a task: data config, corpus -> token streams, evaluation.
+
+Corpora become one long sequence of token ids per split; training cuts the train
+stream into ``batch_size`` contiguous streams and feeds ``bptt``-long windows in order
+(truncated BPTT), so the model's state flows from one batch to the next.
+
+Named sets and their splits (deterministic, documented in the README):
+- tinyshakespeare: characters, first 90% train / last 10% val (as nanoGPT), no test.
+- tang: one poem per example, ``<bos> poem <eos>``; poems shuffled with a fixed seed,
+  1,000 val and 1,000 test poems, the rest train. Lost poems ("。", "空。") dropped.
+- brown: words, ``<eos>`` after each sentence; sentences in corpus order, first 80%
+  train / next 10% val / last 10% test.
+- path: any UTF-8 text file; the last ``val_fraction`` of it is validation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+
+from seqlab.config import Section
+from seqlab.data import datasets
+from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
+from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
+from seqlab.data.vocab import Vocab
+from seqlab.models.lm import RNNLMConfig
+from seqlab.train import TrainConfig
+from seqlab.utils import detach
+
+TANG_HELD_OUT = 1000
+EVAL_WINDOW = 256
+
+
+class LMDataConfig(Section):
+    dataset: Literal["tinyshakespeare", "tang", "brown"] | None = None
+    path: str | None = None  # any UTF-8 text file, instead of a named dataset
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # for path
+    tokenizer: Literal["char", "word", "subword"] = "char"
+    vocab_size: int | None = Field(None, ge=5)  # words kept / subword pieces
+    min_freq: int = Field(1, ge=1)
+    lowercase: bool = False
+    bptt: int = Field(64, ge=1)  # time steps per batch (truncated BPTT length)
+    eval_batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LMDataConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of data.dataset and data.path")
+        if self.tokenizer == "subword" and self.vocab_size is None:
+            raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        return self
+
+
+class GenerateConfig(Section):
+    prompt: str = ""  # default prompt of `seqlab generate`
+    max_new_tokens: int = Field(500, ge=0)
+    temperature: float = Field(0.8, ge=0)
+    top_k: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+
+
+class LMRunConfig(Section):
+    task: Literal["lm"] = "lm"
+    data: LMDataConfig
+    model: RNNLMConfig
+    train: TrainConfig = TrainConfig()
+    generate: GenerateConfig = GenerateConfig()
+
+
+def read_corpus(cfg: LMDataConfig, data_dir: str | Path | None) -> dict[str, list[str]]:
+    """Split name -> list of raw documents (texts, or pre-tokenised word lists)."""
+    if cfg.path is not None:
+        text = datasets.read_text_file(cfg.path)
+        cut = int(len(text) * (1 - cfg.val_fraction))
+        return {"train": [text[:cut]], "val": [text[cut:]]}
+    path = datasets.locate(cfg.dataset, data_dir, download=True)
+    if cfg.dataset == "tinyshakespeare":
+        train, val = datasets.read_tinyshakespeare(path)
+        return {"train": [train], "val": [val]}
+    if cfg.dataset == "tang":
+        return split_held_out(
+            [p for p in datasets.read_tang(path) if p not in ("。", "空。")]
+        )
+    sentences = datasets.read_brown(path)
+    n = len(sentences)
+    a, b = int(0.8 * n), int(0.9 * n)
+    return {"train": sentences[:a], "val": sentences[a:b], "test": sentences[b:]}
+
+
+def split_held_out(docs: list, held_out: int = TANG_HELD_OUT) -> dict[str, list]:
+    order = list(range(len(docs)))
+    random.Random(0).shuffle(order)
+    val = [docs[i] for i in order[:held_out]]
+    test = [docs[i] for i in order[held_out : 2 * held_out]]
+    train = [docs[i] for i in order[2 * held_out :]]
+    return {"train": train, "val": val, "test": test}
+
+
+def make_tokenizer(cfg: LMDataConfig, train_docs: list, run_dir: Path) -> Tokenizer:
+    """The configured tokenizer; a subword model is trained on train and saved."""
+    if cfg.tokenizer != "subword":
+        return build_tokenizer(cfg.tokenizer)
+    texts = [d if isinstance(d, str) else " ".join(d) for d in train_docs]
+    texts = [line for t in texts for line in t.splitlines() if line.strip()]
+    tok = SubwordTokenizer.train(texts, vocab_size=cfg.vocab_size)
+    tok.save(run_dir)
+    return tok
+
+
+def load_tokenizer(cfg: LMDataConfig, run_dir: Path) -> Tokenizer:
+    if cfg.tokenizer == "subword":
+        return SubwordTokenizer.load(run_dir)
+    return build_tokenizer(cfg.tokenizer)
+
+
+def tokenize_splits(raw: dict, tokenizer: Tokenizer, lowercase: bool) -> dict:
+    return {
+        split: [tokenize_doc(d, tokenizer, lowercase) for d in docs]
+        for split, docs in raw.items()
+    }
+
+
+def tokenize_doc(doc, tokenizer: Tokenizer, lowercase: bool) -> list[str]:
+    if isinstance(doc, list):  # brown: already words
+        return [w.lower() for w in doc] if lowercase else doc
+    return tokenizer.tokenize(doc.lower() if lowercase else doc)
+
+
+class LMTask:
+    """Builds vocab, streams, model inputs and evaluation for one LM run config."""
+
+    monitor = "val_loss"  # what picks the best checkpoint; lower is better
+    maximize = False
+
+    def __init__(self, cfg: LMRunConfig, tokenizer: Tokenizer, vocab: Vocab) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.streams: dict[str, Tensor] = {}
+
+    @classmethod
+    def prepare(
+        cls, cfg: LMRunConfig, data_dir: str | Path | None, run_dir: Path
+    ) -> LMTask:
+        """Read the corpus, build tokenizer and vocabulary (saved into run_dir)."""
+        raw = read_corpus(cfg.data, data_dir)
+        tokenizer = make_tokenizer(cfg.data, raw["train"], run_dir)
+        tokens = tokenize_splits(raw, tokenizer, cfg.data.lowercase)
+        vocab = Vocab.build(
+            tokens["train"],
+            min_freq=cfg.data.min_freq,
+            max_size=cfg.data.vocab_size if cfg.data.tokenizer == "word" else None,
+        )
+        vocab.save(run_dir / "vocab.json")
+        task = cls(cfg, tokenizer, vocab)
+        task.streams = {split: task.encode_docs(docs) for split, docs in tokens.items()}
+        return task
+
+    @classmethod
+    def load(cls, cfg: LMRunConfig, run_dir: Path) -> LMTask:
+        """Tokenizer and vocabulary of a trained run (no corpus: see load_data)."""
+        vocab = Vocab.load(run_dir / "vocab.json")
+        return cls(cfg, load_tokenizer(cfg.data, run_dir), vocab)
+
+    def load_data(self, data_dir: str | Path | None) -> None:
+        """Read the corpus again and encode it with this run's vocabulary."""
+        raw = read_corpus(self.cfg.data, data_dir)
+        tokens = tokenize_splits(raw, self.tokenizer, self.cfg.data.lowercase)
+        self.streams = {split: self.encode_docs(docs) for split, docs in tokens.items()}
+
+    def encode_docs(self, docs: list[list[str]]) -> Tensor:
+        ids: list[int] = []
+        for doc in docs:
+            if self.cfg.data.dataset == "tang":
+                ids += self.vocab.encode(doc, add_bos=True, add_eos=True)
+            elif self.cfg.data.dataset == "brown":
+                ids += self.vocab.encode(doc, add_eos=True)
+            else:
+                ids += self.vocab.encode(doc)
+        return torch.tensor(ids, dtype=torch.long)
+
+    @property
+    def model_sizes(self) -> dict[str, int]:
+        return {"vocab_size": len(self.vocab)}
+
+    def train_batches(self, epoch: int):
+        del epoch  # streams are always fed in order
+        streams = batchify(self.streams["train"], self.cfg.train.batch_size)
+        return tbptt_batches(streams, self.cfg.data.bptt)
+
+    def steps_per_epoch(self) -> int:
+        streams = batchify(self.streams["train"], self.cfg.train.batch_size)
+        return num_tbptt_batches(streams, self.cfg.data.bptt)
+
+    def splits(self) -> list[str]:
+        return list(self.streams)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, float]:
+        """Mean cross-entropy per token over the whole split, and its perplexity."""
+        device = next(model.parameters()).device
+        stream = self.streams[split]
+        # streams at least EVAL_WINDOW long, so that most tokens have a context
+        batch = max(1, min(self.cfg.data.eval_batch_size, len(stream) // EVAL_WINDOW))
+        streams = batchify(stream, batch)
+        total, count, state = 0.0, 0, None
+        model.eval()
+        # The state is carried, so the window length does not change the result;
+        # long windows only make evaluation faster.
+        for batch in tbptt_batches(streams, max(self.cfg.data.bptt, EVAL_WINDOW)):
+            batch = batch.to(device)
+            out = model(**batch.inputs(), targets=batch.targets, state=state)
+            state = detach(out.state)
+            total += float(out.loss) * batch.num_tokens
+            count += batch.num_tokens
+        loss = total / count
+        return {f"{split}_loss": loss, f"{split}_ppl": math.exp(min(loss, 50))}
+
+    # ---- generation ------------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """Ids that start generation: <bos> for poems, else a newline or any token."""
+        ids = self.vocab.encode(self.tokenizer.tokenize(prompt))
+        if self.cfg.data.dataset == "tang":
+            return [self.vocab.bos_id, *ids]
+        if not ids:
+            start = "\n" if "\n" in self.vocab else self.vocab.id_to_token(4)
+            ids = self.vocab.encode([start])
+        return ids
+
+    def decode_tokens(self, ids: list[int]) -> str:
+        """Text of generated ids; <eos> shows as a line break, <bos>/<pad> vanish."""
+        v = self.vocab
+        tokens = [
+            "\n" if i == v.eos_id else v.id_to_token(i)
+            for i in ids
+            if i not in (v.pad_id, v.bos_id)
+        ]
+        return self.tokenizer.detokenize(tokens)
+
+    @property
+    def stop_id(self) -> int | None:
+        return self.vocab.eos_id if self.cfg.data.dataset == "tang" else None

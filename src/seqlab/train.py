@@ -1,0 +1,490 @@
+"""The trainer every seqlab task uses; it knows nothing about which model it trains.
+
+It talks to a model through one call, ``out = model(**batch.inputs(),
+targets=batch.targets)``, and reads ``out.loss``. A batch whose class sets
+``carries_state = True`` (the contiguous streams of truncated BPTT) also gets
+``state=`` the detached ``out.state`` of the previous batch, reset at every epoch.
+
+What it does: optimizer and learning-rate schedule, gradient clipping, evaluation
+every epoch or every N steps, early stopping, a time budget that stops cleanly and
+still evaluates and saves, a progress bar, ``metrics.jsonl`` plus TensorBoard, and
+checkpoints that resume exactly (weights, optimizer, schedule, RNG, position in the
+epoch, carried state).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from seqlab.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    load_model_weights,
+    save_checkpoint,
+)
+from seqlab.config import Section
+from seqlab.utils import clip_grad_norm, detach, seed_everything
+
+
+class TrainConfig(Section):
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    betas: tuple[float, float] = (0.9, 0.999)
+    # LR over the run's progress p in [0, 1] (steps or time, whichever ends first):
+    # constant, cosine or linear decay to min_lr_ratio * lr, after linear warm-up;
+    # inverse_sqrt is the Transformer's: lr * min(step / warmup, sqrt(warmup / step)).
+    schedule: Literal["constant", "cosine", "linear", "inverse_sqrt"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    # Multiply the LR by this factor after an evaluation that does not improve the
+    # monitored metric (the book divides by 4); 1 turns it off.
+    plateau_factor: float = Field(1.0, gt=0, le=1)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)  # time budget for the training loop
+    clip_norm: float | None = Field(1.0, gt=0)  # global-norm clipping; null: none
+    eval_every: int | None = Field(None, ge=1)  # steps; null: at the end of each epoch
+    patience: int | None = Field(None, ge=1)  # evaluations without improvement
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_every: int = Field(50, ge=1)  # steps between TensorBoard/progress updates
+    progress: bool = True  # the progress bar (on stderr)
+
+
+@dataclass
+class TrainState:
+    """Everything besides weights and optimizer that an exact resume needs."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_index: int = 0  # batches of the current epoch already trained on
+    tokens: int = 0
+    elapsed: float = 0.0  # seconds in the training loop, summed over resumes
+    best_metric: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    lr_scale: float = 1.0
+    last_eval_step: int = -1
+    stop_reason: str | None = None
+    train_loss_sum: float = 0.0  # since the last evaluation
+    train_loss_count: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """What ``Trainer.fit`` reports; the caller adds test metrics."""
+
+    steps: int
+    epochs: int
+    train_seconds: float
+    tokens_per_second: float
+    stop_reason: str
+    best_step: int | None
+    best_metric: float | None
+    last_metrics: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Evaluate = Callable[[nn.Module], dict[str, float]]
+BatchesForEpoch = Callable[[int], Iterator[Any]]
+CHECKPOINTS = "checkpoints"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW/Adam/SGD; weight decay only on matrices (not biases, norms, gains)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """The scheduled learning rate at ``step`` (1-based) and run progress in [0, 1]."""
+    if cfg.schedule == "inverse_sqrt":
+        warmup = max(cfg.warmup_steps, 1)
+        return cfg.lr * min(step / warmup, math.sqrt(warmup / max(step, 1)))
+    warm = min(1.0, step / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    floor = cfg.min_lr_ratio
+    p = min(max(progress, 0.0), 1.0)
+    if cfg.schedule == "cosine":
+        scale = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+    elif cfg.schedule == "linear":
+        scale = floor + (1 - floor) * (1 - p)
+    else:
+        scale = 1.0
+    return cfg.lr * warm * scale
+
+
+class Trainer:
+    """Trains ``model`` on batches, evaluating, checkpointing and logging to run_dir.
+
+    Args:
+        model: any nn.Module whose forward takes the batch's inputs and ``targets``
+            and returns an object with ``.loss`` (and ``.state`` for stateful batches).
+        cfg: the ``train`` section of the run config.
+        run_dir: where checkpoints, ``metrics.jsonl`` and TensorBoard logs go.
+        evaluate: model -> metrics on the validation data, e.g. {"val_loss": ...}.
+        meta: JSON facts saved with every checkpoint (config, vocabulary ...);
+            resuming checks ``compatible_keys`` of it against the saved ones.
+        monitor: the metric that picks the best checkpoint and drives early
+            stopping (lower is better unless ``maximize``).
+        perplexity: show exp(loss) in the progress bar (token-level losses).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        *,
+        run_dir: str | Path,
+        evaluate: Evaluate,
+        meta: dict,
+        monitor: str = "val_loss",
+        maximize: bool = False,
+        perplexity: bool = False,
+        compatible_keys: tuple[str, ...] = ("config.model", "config.data", "vocab"),
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.model = model.to(self.device)
+        self.optimizer = make_optimizer(model, cfg)
+        self.run_dir = Path(run_dir)
+        self.evaluate = evaluate
+        self.meta = meta
+        self.monitor = monitor
+        self.maximize = maximize
+        self.perplexity = perplexity
+        self.compatible_keys = compatible_keys
+        self.log = log
+        self.state = TrainState()
+        self.carry = None  # recurrent state handed from batch to batch (TBPTT)
+        self.planned_steps = 0
+        self._clock_start = 0.0
+        self._elapsed_before = 0.0
+        self._writer = None
+        self._bar = None
+
+    # ---- the loop --------------------------------------------------------------
+    def fit(
+        self, batches: BatchesForEpoch, steps_per_epoch: int, resume: bool = False
+    ) -> TrainResult:
+        """Train until epochs, max_steps, the time budget or early stopping end it."""
+        if resume:
+            self.restore()
+        else:
+            seed_everything(self.cfg.seed)
+        self.planned_steps = self._plan(steps_per_epoch)
+        self._open_logs()
+        self._elapsed_before, self._clock_start = (
+            self.state.elapsed,
+            time.perf_counter(),
+        )
+        try:
+            while self.state.stop_reason is None:
+                self._run_epoch(batches, steps_per_epoch)
+            if self.state.last_eval_step != self.state.step:
+                self.evaluate_and_save()
+        finally:
+            self._close_logs()
+        return self._result()
+
+    def _run_epoch(self, batches: BatchesForEpoch, steps_per_epoch: int) -> None:
+        skip = self.state.batch_index
+        for batch in islice(batches(self.state.epoch), skip, None):
+            self.train_step(batch)
+            self._check_budgets()
+            if self._eval_due():
+                self.evaluate_and_save()
+            if self.state.stop_reason is not None:
+                return
+        self.state.epoch += 1
+        self.state.batch_index = 0
+        self.carry = None
+        if self.cfg.eval_every is None:
+            self.evaluate_and_save()
+        if self.state.epoch >= self.cfg.epochs and self.state.stop_reason is None:
+            self.state.stop_reason = "epochs"
+
+    def train_step(self, batch: Any) -> float:
+        """One optimizer step on ``batch``; returns its loss."""
+        self.model.train()
+        batch = batch.to(self.device)
+        inputs = batch.inputs()
+        stateful = getattr(batch, "carries_state", False)
+        if stateful:
+            inputs["state"] = detach(self.carry)
+        out = self.model(**inputs, targets=batch.targets)
+        loss = out.loss.detach().item()
+        if not math.isfinite(loss):
+            self.state.stop_reason = "diverged"
+            return loss
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        clip_grad_norm(self.model.parameters(), self.cfg.clip_norm)
+        self._set_lr()
+        self.optimizer.step()
+        self.carry = out.state if stateful else None
+        self._count(batch, loss)
+        return loss
+
+    def _count(self, batch: Any, loss: float) -> None:
+        s = self.state
+        s.step += 1
+        s.batch_index += 1
+        s.tokens += int(getattr(batch, "num_tokens", 0))
+        s.train_loss_sum += loss
+        s.train_loss_count += 1
+        if s.step % self.cfg.log_every == 0 or s.step == 1:
+            self._log_train(loss)
+        if self._bar is not None:
+            self._bar.update(s.step - self._bar.n)
+
+    def _set_lr(self) -> None:
+        lr = lr_at(self.cfg, self.state.step + 1, self.progress()) * self.state.lr_scale
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def progress(self) -> float:
+        """How far the run is, 0..1, by steps or by time, whichever is further."""
+        done = self.state.step / max(self.planned_steps, 1)
+        if self.cfg.max_minutes is not None:
+            done = max(done, self.elapsed() / (60 * self.cfg.max_minutes))
+        return done
+
+    def elapsed(self) -> float:
+        return self._elapsed_before + time.perf_counter() - self._clock_start
+
+    def _plan(self, steps_per_epoch: int) -> int:
+        planned = self.cfg.epochs * steps_per_epoch
+        if self.cfg.max_steps is not None:
+            planned = min(planned, self.cfg.max_steps)
+        return planned
+
+    def _check_budgets(self) -> None:
+        if self.state.stop_reason is not None:
+            return
+        if self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps:
+            self.state.stop_reason = "max_steps"
+        elif (
+            self.cfg.max_minutes is not None
+            and self.elapsed() >= 60 * self.cfg.max_minutes
+        ):
+            self.state.stop_reason = "time_budget"
+
+    def _eval_due(self) -> bool:
+        every = self.cfg.eval_every
+        return every is not None and self.state.step % every == 0
+
+    # ---- evaluation, early stopping, checkpoints -----------------------------------
+    def evaluate_and_save(self) -> dict[str, float]:
+        """Evaluate, log a metrics.jsonl line, save 'last' (and 'best' if improved)."""
+        s = self.state
+        s.elapsed = self.elapsed()
+        self.model.eval()
+        with torch.no_grad():
+            metrics = dict(self.evaluate(self.model))
+        record = self._record(metrics)
+        improved = self._update_best(metrics)
+        s.last_eval_step = s.step
+        s.history.append(record)
+        self._write_metrics(record)
+        if improved:
+            self.save("best", with_trainer_state=False)
+        self.save("last")
+        return metrics
+
+    def _record(self, metrics: dict[str, float]) -> dict:
+        s = self.state
+        train_loss = (
+            s.train_loss_sum / s.train_loss_count if s.train_loss_count else None
+        )
+        s.train_loss_sum, s.train_loss_count = 0.0, 0
+        return {
+            "step": s.step,
+            "epoch": s.epoch,
+            "elapsed": round(s.elapsed, 3),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": train_loss,
+            **metrics,
+        }
+
+    def _update_best(self, metrics: dict[str, float]) -> bool:
+        s = self.state
+        value = metrics.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return False
+        better = s.best_metric is None or (
+            value > s.best_metric if self.maximize else value < s.best_metric
+        )
+        if better:
+            s.best_metric, s.best_step, s.bad_evals = value, s.step, 0
+            return True
+        s.bad_evals += 1
+        s.lr_scale *= self.cfg.plateau_factor
+        if self.cfg.patience is not None and s.bad_evals >= self.cfg.patience:
+            s.stop_reason = s.stop_reason or "early_stopping"
+        return False
+
+    def save(self, name: str, with_trainer_state: bool = True) -> None:
+        trainer_state = self._trainer_state() if with_trainer_state else None
+        save_checkpoint(
+            self.run_dir / CHECKPOINTS,
+            name,
+            model_state=self.model.state_dict(),
+            meta={**self.meta, "step": self.state.step},
+            trainer_state=trainer_state,
+        )
+
+    def _trainer_state(self) -> dict:
+        state = asdict(self.state)
+        state["stop_reason"] = None  # a resumed run decides afresh when to stop
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "train": state,
+            "carry": self.carry,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all()
+                if torch.cuda.is_available()
+                else [],
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+            },
+        }
+
+    def restore(self) -> None:
+        """Continue from the 'last' checkpoint in run_dir, exactly where it stopped."""
+        ckpt = load_checkpoint(self.run_dir / CHECKPOINTS, "last")
+        check_compatible(ckpt.meta, self.meta, self.compatible_keys, where=ckpt.path)
+        load_model_weights(self.model, ckpt.model_state)
+        saved = ckpt.trainer_state
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.state = TrainState(**saved["train"])
+        self.carry = _to_device(saved["carry"], self.device)
+        rng = saved["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        self.log(f"resumed from {ckpt.path} at step {self.state.step}")
+
+    def _result(self) -> TrainResult:
+        s = self.state
+        return TrainResult(
+            steps=s.step,
+            epochs=s.epoch,
+            train_seconds=round(s.elapsed, 3),
+            tokens_per_second=s.tokens / s.elapsed if s.elapsed > 0 else 0.0,
+            stop_reason=s.stop_reason or "epochs",
+            best_step=s.best_step,
+            best_metric=s.best_metric,
+            last_metrics=dict(s.history[-1]) if s.history else {},
+        )
+
+    # ---- logs --------------------------------------------------------------------
+    def _open_logs(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._writer = _tensorboard_writer(self.run_dir / "tb")
+        if self.cfg.progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.planned_steps,
+                initial=self.state.step,
+                unit="step",
+                dynamic_ncols=True,
+                leave=True,
+            )
+
+    def _close_logs(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._writer is not None:
+            self._writer.close()
+
+    def _log_train(self, loss: float) -> None:
+        s = self.state
+        tokens_per_s = s.tokens / max(self.elapsed(), 1e-9)
+        if self._writer is not None:
+            self._writer.add_scalar("train/loss", loss, s.step)
+            self._writer.add_scalar(
+                "train/lr", self.optimizer.param_groups[0]["lr"], s.step
+            )
+            self._writer.add_scalar("train/tokens_per_second", tokens_per_s, s.step)
+        if self._bar is not None:
+            post = {"loss": f"{loss:.3f}"}
+            if self.perplexity:
+                post["ppl"] = f"{math.exp(min(loss, 50)):.2f}"
+            post["tok/s"] = f"{tokens_per_s:,.0f}"
+            self._bar.set_postfix(post, refresh=False)
+
+    def _write_metrics(self, record: dict) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self._writer.add_scalar(f"eval/{key}", value, record["step"])
+        shown = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in record.items()
+            if isinstance(v, float) and k not in ("elapsed", "lr")
+        )
+        message = f"step {record['step']} (epoch {record['epoch']}): {shown}"
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            self.log(message)
+
+
+def _tensorboard_writer(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is an optional extra
+        return None
+    return SummaryWriter(str(path))
+
+
+def _to_device(state, device: torch.device):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    parts = [_to_device(s, device) for s in state]
+    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)

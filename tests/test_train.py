@@ -1,0 +1,136 @@
+"""The trainer: exact resume, a tiny task learned, budgets, stopping, divergence."""
+
+import json
+
+import pytest
+import torch
+
+from seqlab.checkpoint import CheckpointError
+from seqlab.models.lm import RNNLMConfig
+from seqlab.run import load_run_config, train
+from seqlab.tasks.lm import LMDataConfig, LMRunConfig
+from seqlab.train import TrainConfig, lr_at
+
+
+def tiny_config(text_file, **train_kwargs) -> LMRunConfig:
+    train_cfg = dict(
+        batch_size=4,
+        lr=1e-2,
+        epochs=50,
+        eval_every=10,
+        progress=False,
+        clip_norm=1.0,
+        log_every=5,
+    )
+    train_cfg.update(train_kwargs)
+    return LMRunConfig(
+        data=LMDataConfig(path=str(text_file), bptt=8, val_fraction=0.2),
+        model=RNNLMConfig(cell="lstm", embedding_size=16, hidden_size=32, dropout=0.1),
+        train=TrainConfig(**train_cfg),
+    )
+
+
+@pytest.fixture
+def pattern_file(tmp_path):
+    path = tmp_path / "pattern.txt"
+    path.write_text("the cat sat on the mat. " * 60, encoding="utf-8")
+    return path
+
+
+def losses(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [(r["step"], r["train_loss"], r["val_loss"]) for r in map(json.loads, lines)]
+
+
+def test_tiny_lm_learns_a_repeating_pattern(pattern_file, tmp_path):
+    summary = train(tiny_config(pattern_file, max_steps=150), tmp_path / "run")
+    assert summary["val_loss"] < 0.1  # uniform guessing over 12 symbols: 2.5
+    assert summary["stop_reason"] == "max_steps"
+
+
+def test_resume_equals_uninterrupted(pattern_file, tmp_path):
+    full = tmp_path / "full"
+    train(tiny_config(pattern_file, max_steps=40), full)
+    part = tmp_path / "part"
+    train(tiny_config(pattern_file, max_steps=20), part)  # stops mid-epoch, saves
+    train(tiny_config(pattern_file, max_steps=40), part, resume=True)
+    assert losses(part) == losses(full)  # bitwise: dropout RNG, carried state, Adam
+    assert (
+        json.loads((part / "summary.json").read_text())["val_loss"]
+        == json.loads((full / "summary.json").read_text())["val_loss"]
+    )
+
+
+def test_resume_refuses_another_model(pattern_file, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(pattern_file, max_steps=10), run)
+    other = tiny_config(pattern_file, max_steps=20)
+    other = other.model_copy(
+        update={"model": RNNLMConfig(cell="gru", hidden_size=32, embedding_size=16)}
+    )
+    with pytest.raises(CheckpointError, match=r"config\.model\.cell"):
+        train(other, run, resume=True)
+
+
+def test_a_second_train_into_the_same_run_dir_is_refused(pattern_file, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(pattern_file, max_steps=5), run)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_config(pattern_file, max_steps=5), run)
+
+
+def test_time_budget_stops_cleanly_and_still_evaluates_and_saves(
+    pattern_file, tmp_path
+):
+    run = tmp_path / "run"
+    summary = train(tiny_config(pattern_file, max_minutes=0.001, eval_every=None), run)
+    assert summary["stop_reason"] == "time_budget"
+    assert summary["steps"] >= 1
+    assert (run / "checkpoints" / "last" / "COMPLETE").exists()
+    assert losses(run)[-1][0] == summary["steps"]  # the final evaluation happened
+
+
+def test_early_stopping_after_patience_evaluations(pattern_file, tmp_path):
+    # lr so small that val loss cannot improve in float32: every evaluation is "bad"
+    cfg = tiny_config(pattern_file, lr=1e-12, patience=2, eval_every=2, max_steps=100)
+    summary = train(cfg, tmp_path / "run")
+    assert summary["stop_reason"] == "early_stopping"
+    assert summary["steps"] <= 8
+
+
+def test_divergence_is_reported_not_raised(pattern_file, tmp_path):
+    # a ReLU RNN without clipping explodes through the repeated recurrent matrix
+    cfg = tiny_config(
+        pattern_file, lr=1e3, clip_norm=None, optimizer="sgd", max_steps=200
+    )
+    relu = RNNLMConfig(cell="rnn", activation="relu", embedding_size=16, hidden_size=32)
+    cfg = cfg.model_copy(update={"model": relu})
+    summary = train(cfg, tmp_path / "run")
+    assert summary["stop_reason"] == "diverged"
+
+
+def test_schedules():
+    cfg = TrainConfig(lr=1.0, schedule="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(cfg, 5, 0.0) == pytest.approx(0.5)  # warming up
+    assert lr_at(cfg, 100, 0.5) == pytest.approx(0.55)
+    assert lr_at(cfg, 100, 1.0) == pytest.approx(0.1)
+    inv = TrainConfig(lr=1.0, schedule="inverse_sqrt", warmup_steps=100)
+    assert lr_at(inv, 50, 0) == pytest.approx(0.5)
+    assert lr_at(inv, 400, 0) == pytest.approx(0.5)
+
+
+def test_config_errors_name_key_and_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "task: lm\ndata: {dataset: tinyshakespeare}\nmodel: {kind: rnn_lm}\n"
+        "train: {clip_norm: -1}\n"
+    )
+    with pytest.raises(ValueError, match=r"train\.clip_norm.*bad\.yaml"):
+        load_run_config(path)
+    with pytest.raises(ValueError, match=r"model\.hidden_sise: unknown key"):
+        load_run_config(path, ("train.clip_norm=1", "model.hidden_sise=3"))
+    with pytest.raises(ValueError, match="tie_weights needs embedding_size"):
+        load_run_config(path, ("train.clip_norm=1", "model.tie_weights=true"))
+    cfg = load_run_config(path, ("train.clip_norm=1", "train.lr=3e-4"))
+    assert cfg.train.lr == pytest.approx(3e-4)
+    assert torch.is_tensor(torch.tensor(cfg.train.lr))
