@@ -66,6 +66,12 @@ def add_bench(commands) -> None:
         "--device", default=None, help="cpu or cuda (default: cuda if any)"
     )
     rnn.set_defaults(run=run_bench_rnn, command="bench")
+    gen = kinds.add_parser(
+        "generate", help="Transformer LM decoding: KV cache vs recomputing the prefix"
+    )
+    gen.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    gen.add_argument("--new-tokens", type=int, default=256)
+    gen.set_defaults(run=run_bench_generate, command="bench")
 
 
 def run_bench_rnn(args) -> int:
@@ -84,6 +90,23 @@ def run_bench_rnn(args) -> int:
     else:
         print(bench.environment())
         print(bench.format_table(rows))
+    return 0
+
+
+def run_bench_generate(args) -> int:
+    from seqlab import bench
+
+    rows = bench.bench_generation(new_tokens=args.new_tokens)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    print(bench.environment())
+    for r in rows:
+        print(
+            f"{r.model}: {r.new_tokens} new tokens, KV cache "
+            f"{r.cached_tokens_per_s:.0f} tok/s, recompute "
+            f"{r.recompute_tokens_per_s:.0f} tok/s, speed-up {r.speedup:.1f}x"
+        )
     return 0
 
 

@@ -189,6 +189,7 @@ class PeepholeLSTMFunction(torch.autograd.Function):
         steps, batch, _ = xw.shape
         hidden = h0.shape[1]
         recurrent = _Linear(w_hh, batch)
+        k = _Constants(xw)
         w_cif = torch.stack([w_ci, w_cf])  # (2, H)
         # Past a sequence's end nothing is written: zeros there, when there is a there.
         alloc = torch.empty if batch_sizes[-1] == batch else torch.zeros
@@ -206,10 +207,10 @@ class PeepholeLSTMFunction(torch.autograd.Function):
             sig = gates[:, : 2 * hidden]
             sig.view(bs, 2, hidden).addcmul_(c_prev.unsqueeze(1), w_cif)
             sig.sigmoid_()
-            _tanh_(g)
+            _tanh_(g, k)
             c = torch.mul(f, c_prev, out=cs[t, :bs]).addcmul_(i, g)
             o.addcmul_(c, w_co).sigmoid_()
-            tanh_c = _tanh_(tanh_cs[t, :bs].copy_(c))
+            tanh_c = _tanh_(torch.mul(c, k.two, out=tanh_cs[t, :bs]), k, doubled=True)
             torch.mul(o, tanh_c, out=ys[t, :bs])
         ctx.save_for_backward(h0, c0, w_hh, w_ci, w_cf, w_co, acts, ys, cs, tanh_cs)
         ctx.batch_sizes = batch_sizes
@@ -225,6 +226,7 @@ class PeepholeLSTMFunction(torch.autograd.Function):
         dc = torch.zeros_like(c0)
         with_grad_cs = bool(grad_cs.any())  # usually only c_n is used, often not at all
         recurrent = _Linear(w_hh.t().contiguous(), h0.shape[0])
+        ones = torch.ones_like(h0)
         for t in range(len(batch_sizes) - 1, -1, -1):
             bs = batch_sizes[t]
             c_prev = c0[:bs] if t == 0 else cs[t - 1, :bs]
@@ -234,21 +236,39 @@ class PeepholeLSTMFunction(torch.autograd.Function):
             dc_t = dc[:bs]
             if with_grad_cs:
                 dc_t.add_(grad_cs[t, :bs])
-            do = (dh_t * tanh_c).mul_(o - o * o)
-            dc_t.addcmul_(dh_t * o, 1 - tanh_c * tanh_c).addcmul_(do, w_co)
-            di = (dc_t * g).mul_(i - i * i)
-            df = (dc_t * c_prev).mul_(f - f * f)
-            dg = (dc_t * i).mul_(1 - g * g)
+            one = ones[:bs]
+            step = grad_gates[t, :bs]  # (bs, 4H): written gate by gate below
+            di, df, dg, do = step.chunk(4, 1)
+            # (python scalars in these expressions would cost a tensor each)
+            torch.mul(dh_t, tanh_c, out=do).mul_(torch.addcmul(o, o, o, value=-1))
+            dc_t.addcmul_(dh_t * o, torch.addcmul(one, tanh_c, tanh_c, value=-1))
+            dc_t.addcmul_(do, w_co)
+            torch.mul(dc_t, g, out=di).mul_(torch.addcmul(i, i, i, value=-1))
+            torch.mul(dc_t, c_prev, out=df).mul_(torch.addcmul(f, f, f, value=-1))
+            torch.mul(dc_t, i, out=dg).mul_(torch.addcmul(one, g, g, value=-1))
             dc_t.mul_(f).addcmul_(di, w_ci).addcmul_(df, w_cf)
-            step = torch.cat([di, df, dg, do], 1, out=grad_gates[t, :bs])
             dh[:bs] = recurrent(step)
         return (grad_gates, dh, dc, *_weight_grads(ctx, grad_gates), None)
 
 
-def _tanh_(x: Tensor) -> Tensor:
-    """In-place tanh(x) = 2σ(2x) - 1: torch's CPU tanh is many times slower than its
-    sigmoid on small tensors with several threads; this is exact to float rounding."""
-    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+class _Constants:
+    """0-dim 2 and 1 on the device and dtype of ``like``: python scalars in in-place
+    ops would each be wrapped into a new tensor, step after step."""
+
+    def __init__(self, like: Tensor) -> None:
+        self.two = like.new_tensor(2.0)
+        self.one = like.new_tensor(1.0)
+
+
+def _tanh_(x: Tensor, k: _Constants, doubled: bool = False) -> Tensor:
+    """In-place tanh(x) = 2σ(2x) - 1 (``doubled``: x already holds 2x).
+
+    torch's CPU tanh is many times slower than its sigmoid on small tensors with
+    several threads; this is exact to float rounding.
+    """
+    if not doubled:
+        x.mul_(k.two)
+    return x.sigmoid_().mul_(k.two).sub_(k.one)
 
 
 def _weight_grads(ctx, grad_gates):

@@ -76,6 +76,7 @@ class TrainState:
     batch_index: int = 0  # batches of the current epoch already trained on
     tokens: int = 0
     elapsed: float = 0.0  # seconds in the training loop, summed over resumes
+    step_seconds: float = 0.0  # of which in training steps (not evaluating, saving)
     best_metric: float | None = None
     best_step: int | None = None
     bad_evals: int = 0
@@ -93,8 +94,8 @@ class TrainResult:
 
     steps: int
     epochs: int
-    train_seconds: float
-    tokens_per_second: float
+    train_seconds: float  # wall-clock of the training loop, evaluations included
+    tokens_per_second: float  # training steps only
     stop_reason: str
     best_step: int | None
     best_metric: float | None
@@ -242,6 +243,7 @@ class Trainer:
 
     def train_step(self, batch: Any) -> float:
         """One optimizer step on ``batch``; returns its loss."""
+        start = time.perf_counter()
         self.model.train()
         batch = batch.to(self.device)
         inputs = batch.inputs()
@@ -259,6 +261,7 @@ class Trainer:
         self._set_lr()
         self.optimizer.step()
         self.carry = out.state if stateful else None
+        self.state.step_seconds += time.perf_counter() - start
         self._count(batch, loss)
         return loss
 
@@ -410,7 +413,7 @@ class Trainer:
             steps=s.step,
             epochs=s.epoch,
             train_seconds=round(s.elapsed, 3),
-            tokens_per_second=s.tokens / s.elapsed if s.elapsed > 0 else 0.0,
+            tokens_per_second=s.tokens / s.step_seconds if s.step_seconds else 0.0,
             stop_reason=s.stop_reason or "epochs",
             best_step=s.best_step,
             best_metric=s.best_metric,
@@ -440,7 +443,7 @@ class Trainer:
 
     def _log_train(self, loss: float) -> None:
         s = self.state
-        tokens_per_s = s.tokens / max(self.elapsed(), 1e-9)
+        tokens_per_s = s.tokens / max(s.step_seconds, 1e-9)
         if self._writer is not None:
             self._writer.add_scalar("train/loss", loss, s.step)
             self._writer.add_scalar(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -30,11 +30,12 @@ from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
 from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models.lm import RNNLMConfig
+from seqlab.models.transformer import TransformerLMConfig
 from seqlab.train import TrainConfig
 from seqlab.utils import detach
 
 TANG_HELD_OUT = 1000
-EVAL_WINDOW = 256
+MIN_EVAL_STREAM = 256
 
 
 class LMDataConfig(Section):
@@ -68,7 +69,7 @@ class GenerateConfig(Section):
 class LMRunConfig(Section):
     task: Literal["lm"] = "lm"
     data: LMDataConfig
-    model: RNNLMConfig
+    model: Annotated[RNNLMConfig | TransformerLMConfig, Field(discriminator="kind")]
     train: TrainConfig = TrainConfig()
     generate: GenerateConfig = GenerateConfig()
 
@@ -206,14 +207,15 @@ class LMTask:
         """Mean cross-entropy per token over the whole split, and its perplexity."""
         device = next(model.parameters()).device
         stream = self.streams[split]
-        # streams at least EVAL_WINDOW long, so that most tokens have a context
-        batch = max(1, min(self.cfg.data.eval_batch_size, len(stream) // EVAL_WINDOW))
+        # streams at least MIN_EVAL_STREAM long, so that most tokens have a context
+        batch = max(
+            1, min(self.cfg.data.eval_batch_size, len(stream) // MIN_EVAL_STREAM)
+        )
         streams = batchify(stream, batch)
         total, count, state = 0.0, 0, None
         model.eval()
-        # The state is carried, so the window length does not change the result;
-        # long windows only make evaluation faster.
-        for batch in tbptt_batches(streams, max(self.cfg.data.bptt, EVAL_WINDOW)):
+        # windows as in training: a model that carries no state sees the same context
+        for batch in tbptt_batches(streams, self.cfg.data.bptt):
             batch = batch.to(device)
             out = model(**batch.inputs(), targets=batch.targets, state=state)
             state = detach(out.state)

@@ -1,0 +1,249 @@
+"""The Transformer (Vaswani et al. 2017), read top to bottom: attention, blocks, models.
+
+Shapes: B batch, T target length, S source length, D d_model, nh heads, hs = D / nh
+head size, V vocabulary.
+
+Every position attends to every other at once (self-attention), so a whole sequence
+is computed in parallel over time, unlike an RNN whose step t waits for step t-1.
+Order comes from sinusoidal position encodings added to the embeddings. Decoding
+keeps a cache of each layer's keys and values, so a new token costs one position's
+work instead of recomputing the prefix.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from seqlab.config import Section
+from seqlab.models.lm import LMOutput
+
+
+class KVCache(NamedTuple):
+    """Keys and values of one attention layer so far: each (B, nh, T_cached, hs)."""
+
+    keys: Tensor
+    values: Tensor
+
+
+class MultiHeadAttention(nn.Module):
+    """softmax(Q K^T / sqrt(hs)) V over nh heads, via F.scaled_dot_product_attention.
+
+    Inputs: x (B, T, D) queries; memory (B, S, D) keys/values (None: self-attention);
+    mask broadcastable to (B, nh, T, S), True = may attend; causal; cache (keys and
+    values of earlier positions, self-attention only). Returns (output (B, T, D), the
+    new cache or None).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        B, T, D = x.shape
+        return x.view(B, T, self.num_heads, D // self.num_heads).transpose(1, 2)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        mask: Tensor | None = None,
+        causal: bool = False,
+        cache: KVCache | None = None,
+    ) -> tuple[Tensor, KVCache | None]:
+        B, T, D = x.shape
+        q = self.split_heads(self.q(x))  # (B, nh, T, hs)
+        k, v = self.kv(x if memory is None else memory).chunk(2, dim=-1)
+        k, v = self.split_heads(k), self.split_heads(v)  # (B, nh, S, hs)
+        if cache is not None:
+            k = torch.cat([cache.keys, k], dim=2)
+            v = torch.cat([cache.values, v], dim=2)
+            cache = KVCache(k, v)
+        # a single new query attends to the whole cache: no causal mask needed
+        is_causal = causal and T > 1
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, D)
+        return self.out(y), cache
+
+
+class FeedForward(nn.Sequential):
+    """Position-wise Linear(D, d_ff) -> ReLU -> Dropout -> Linear(d_ff, D)."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float) -> None:
+        super().__init__(
+            nn.Linear(d_model, d_ff),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(d_ff, d_model),
+        )
+
+
+class DecoderOnlyBlock(nn.Module):
+    """Causal self-attention + feed-forward, each with a residual connection.
+
+    ``norm="pre"``: x + f(LN(x)) (stable without warm-up); ``"post"``: LN(x + f(x)),
+    the original paper's arrangement.
+    """
+
+    def __init__(
+        self, d_model: int, num_heads: int, d_ff: int, dropout: float, norm: str
+    ) -> None:
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.pre_norm = norm == "pre"
+
+    def forward(
+        self, x: Tensor, cache: KVCache | None
+    ) -> tuple[Tensor, KVCache | None]:
+        h = self.norm1(x) if self.pre_norm else x
+        a, cache = self.attn(h, causal=True, cache=cache)
+        x = x + self.drop(a)
+        if not self.pre_norm:
+            x = self.norm1(x)
+        h = self.norm2(x) if self.pre_norm else x
+        x = x + self.drop(self.ff(h))
+        return (x if self.pre_norm else self.norm2(x)), cache
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
+    """PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(...): (max_len, D)."""
+    pos = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(max_len, d_model)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq[: d_model // 2])
+    return pe
+
+
+class TransformerLMConfig(Section):
+    kind: Literal["transformer_lm"] = "transformer_lm"
+    d_model: int = Field(128, ge=1)
+    num_heads: int = Field(4, ge=1)
+    num_layers: int = Field(4, ge=1)
+    d_ff: int | None = Field(None, ge=1)  # default 4 * d_model
+    dropout: float = Field(0.0, ge=0, lt=1)
+    max_len: int = Field(1024, ge=1)  # longest context, prompt + generated
+    norm: Literal["pre", "post"] = "pre"
+    tie_weights: bool = True
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TransformerLMConfig:
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"d_model must be divisible by num_heads, got {self.d_model} and "
+                f"{self.num_heads}"
+            )
+        return self
+
+
+class TransformerState(NamedTuple):
+    """One KV cache per layer."""
+
+    caches: tuple[KVCache, ...]
+
+
+class TransformerLM(nn.Module):
+    """Decoder-only Transformer language model (a small GPT).
+
+    Inputs: input (B, T), optional targets (B, T). The ``state`` argument is accepted
+    for the LM pipeline's sake and ignored: each window is its own context.
+    Outputs: LMOutput(logits (B, T, V), loss, state=None).
+    """
+
+    def __init__(self, cfg: TransformerLMConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size, cfg.d_model)
+        # N(0, 1/D), so that the sqrt(D)-scaled embeddings have unit variance
+        nn.init.normal_(self.embedding.weight, std=cfg.d_model**-0.5)
+        self.register_buffer(
+            "positions",
+            sinusoidal_positions(cfg.max_len, cfg.d_model),
+            persistent=False,
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        d_ff = cfg.d_ff or 4 * cfg.d_model
+        self.blocks = nn.ModuleList(
+            DecoderOnlyBlock(cfg.d_model, cfg.num_heads, d_ff, cfg.dropout, cfg.norm)
+            for _ in range(cfg.num_layers)
+        )
+        self.norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
+        self.output = nn.Linear(cfg.d_model, vocab_size)
+        if cfg.tie_weights:
+            self.output.weight = self.embedding.weight
+
+    def embed(self, input: Tensor, offset: int) -> Tensor:
+        T = input.shape[1]
+        if offset + T > self.cfg.max_len:
+            raise ValueError(
+                f"sequence of {offset + T} tokens is longer than model.max_len="
+                f"{self.cfg.max_len}"
+            )
+        x = self.embedding(input) * math.sqrt(self.cfg.d_model)
+        return self.drop(x + self.positions[offset : offset + T])  # (B, T, D)
+
+    def run(
+        self, input: Tensor, state: TransformerState | None
+    ) -> tuple[Tensor, TransformerState | None]:
+        """Logits (B, T, V) of ``input`` after the cached positions of ``state``."""
+        offset = 0 if state is None else state.caches[0].keys.shape[2]
+        x = self.embed(input, offset)
+        caches = []
+        for i, block in enumerate(self.blocks):
+            x, cache = block(x, None if state is None else state.caches[i])
+            caches.append(cache)
+        logits = self.output(self.norm(x))
+        return logits, None if state is None else TransformerState(tuple(caches))
+
+    def forward(
+        self, input: Tensor, targets: Tensor | None = None, state=None
+    ) -> LMOutput:
+        del state  # no state flows between training windows
+        logits, _ = self.run(input, None)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return LMOutput(logits, loss, None)
+
+    # ---- the decoding protocol of seqlab.decode ----------------------------------
+    def empty_state(self, batch: int, like: Tensor) -> TransformerState:
+        hs = self.cfg.d_model // self.cfg.num_heads
+        shape = (batch, self.cfg.num_heads, 0, hs)
+        empty = torch.zeros(
+            shape, dtype=self.embedding.weight.dtype, device=like.device
+        )
+        return TransformerState(tuple(KVCache(empty, empty) for _ in self.blocks))
+
+    def start(self, prefix: Tensor) -> TransformerState:
+        """KV caches after reading ``prefix`` (B, P), P >= 0."""
+        state = self.empty_state(prefix.shape[0], prefix)
+        if prefix.shape[1] == 0:
+            return state
+        return self.run(prefix, state)[1]
+
+    def step(
+        self, tokens: Tensor, state: TransformerState
+    ) -> tuple[Tensor, TransformerState]:
+        """Log-probabilities (B, V) of the token after ``tokens`` (B,)."""
+        logits, state = self.run(tokens.unsqueeze(1), state)
+        return torch.log_softmax(logits[:, -1], dim=-1), state
