@@ -1,10 +1,22 @@
-"""Sampling: budgets, reproducibility, filters, greedy."""
+"""Sampling: budgets, reproducibility, filters, greedy; greedy and beam search."""
+
+import math
+from typing import NamedTuple
 
 import pytest
 import torch
+from torch import nn
 
-from seqlab.decode import choose, filter_logits, generate
+from seqlab.decode import (
+    beam_search,
+    choose,
+    filter_logits,
+    generate,
+    greedy_search,
+    map_state,
+)
 from seqlab.models.lm import RNNLM, RNNLMConfig
+from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 V = 13
 
@@ -69,3 +81,109 @@ def test_bad_arguments(model):
         generate(model, torch.tensor([[1]]), 3, top_p=1.5)
     with pytest.raises(ValueError, match="prefix must be"):
         generate(model, torch.tensor([[]], dtype=torch.long), 3)
+
+
+# ---- greedy and beam search (encoder-decoder protocol) ---------------------------
+BOS, EOS = 2, 3
+A, B, C = 4, 5, 6
+
+
+class Scripted(nn.Module):
+    """A 'model' whose next-token distribution depends only on the previous token:
+    greedy takes A (0.6) then C (0.6) = 0.36; B (0.4) then <eos> is more likely."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        probs = torch.zeros(7, 7)
+        probs[BOS, A], probs[BOS, B] = 0.6, 0.4
+        probs[A, C], probs[A, EOS] = 0.6, 0.4
+        probs[B, EOS] = probs[C, EOS] = probs[EOS, EOS] = 1.0
+        self.log_probs = probs.log()
+
+    def step(self, tokens, state):
+        return self.log_probs[tokens], state  # state: (B, 1), carried unchanged
+
+
+def test_beam_search_finds_what_greedy_misses_and_length_penalty_chooses():
+    state = torch.zeros(2, 1)
+    greedy = greedy_search(Scripted(), state, bos_id=BOS, eos_id=EOS, max_len=5)
+    assert greedy[0].tokens == [A, C]
+    assert greedy[0].score == pytest.approx(math.log(0.36))
+    raw = beam_search(
+        Scripted(),
+        state,
+        bos_id=BOS,
+        eos_id=EOS,
+        max_len=5,
+        beam_size=2,
+        length_penalty=0.0,
+    )
+    assert [h.tokens for h in raw] == [[B], [B]]
+    assert raw[0].score == pytest.approx(math.log(0.4))
+    # per token (with <eos>): log(0.36) / 3 = -0.34 beats log(0.4) / 2 = -0.46
+    mean = beam_search(
+        Scripted(),
+        state,
+        bos_id=BOS,
+        eos_id=EOS,
+        max_len=5,
+        beam_size=2,
+        length_penalty=1.0,
+    )
+    assert mean[0].tokens == [A, C]
+
+
+def test_search_stops_at_max_len():
+    state = torch.zeros(1, 1)
+    for search in (greedy_search, beam_search):
+        options = {} if search is greedy_search else {"beam_size": 3}
+        hyp = search(Scripted(), state, bos_id=BOS, eos_id=EOS, max_len=1, **options)
+        assert len(hyp[0].tokens) == 1 and EOS not in hyp[0].tokens
+
+
+@pytest.fixture(params=["attention", "peeky"])
+def seq2seq(request):
+    torch.manual_seed(1)
+    cfg = Seq2SeqConfig(embedding_size=8, hidden_size=16, decoder=request.param)
+    model = Seq2Seq(cfg, 12).double().eval()
+    src = torch.randint(4, 12, (5, 7))
+    lengths = torch.tensor([7, 3, 5, 1, 6])
+    src[torch.arange(7) >= lengths.unsqueeze(1)] = 0
+    return model, src, lengths
+
+
+def test_beam_size_one_equals_greedy(seq2seq):
+    model, src, lengths = seq2seq
+    options = dict(bos_id=BOS, eos_id=EOS, max_len=9)
+    greedy = greedy_search(model, model.start(src, lengths), **options)
+    beam = beam_search(model, model.start(src, lengths), beam_size=1, **options)
+    assert [h.tokens for h in beam] == [h.tokens for h in greedy]
+    for b, g in zip(beam, greedy, strict=True):
+        assert b.score == pytest.approx(g.score)
+        if g.attention is not None:
+            torch.testing.assert_close(b.attention, g.attention)
+
+
+def test_batched_beam_search_equals_one_sentence_at_a_time(seq2seq):
+    model, src, lengths = seq2seq
+    options = dict(bos_id=BOS, eos_id=EOS, max_len=9, beam_size=4)
+    batched = beam_search(model, model.start(src, lengths), **options)
+    for i, hyp in enumerate(batched):
+        one_src, one_len = src[i : i + 1, : lengths[i]], lengths[i : i + 1]
+        alone = beam_search(model, model.start(one_src, one_len), **options)[0]
+        assert hyp.tokens == alone.tokens
+        assert hyp.score == pytest.approx(alone.score)
+        if hyp.attention is not None:  # padded source positions get no weight
+            assert torch.all(hyp.attention[:, lengths[i] :] == 0)
+            torch.testing.assert_close(hyp.attention[:, : lengths[i]], alone.attention)
+
+
+def test_map_state_keeps_the_tree_and_its_nones():
+    class State(NamedTuple):
+        h: torch.Tensor
+        extra: torch.Tensor | None
+
+    state = State(torch.arange(3).view(3, 1), None)
+    picked = map_state(lambda t: t.index_select(0, torch.tensor([2, 0])), state)
+    assert isinstance(picked, State) and picked.extra is None
+    assert picked.h.flatten().tolist() == [2, 0]

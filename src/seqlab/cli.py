@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(commands)
     add_generate(commands)
     add_predict(commands)
+    add_plot_attention(commands)
     add_bench(commands)
+    add_experiment(commands)
     add_demo(commands)
     return parser
 
@@ -66,6 +68,7 @@ def add_bench(commands) -> None:
         "--device", default=None, help="cpu or cuda (default: cuda if any)"
     )
     rnn.set_defaults(run=run_bench_rnn, command="bench")
+    add_bench_scan(kinds)
     gen = kinds.add_parser(
         "generate", help="Transformer LM decoding: KV cache vs recomputing the prefix"
     )
@@ -93,6 +96,76 @@ def run_bench_rnn(args) -> int:
     return 0
 
 
+def add_bench_scan(kinds) -> None:
+    scan = kinds.add_parser(
+        "scan",
+        help="forward+backward time vs sequence length: MinGRU parallel and "
+        "sequential, GRU (torch.nn and seqlab), a Transformer layer",
+    )
+    scan.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    scan.add_argument("--repeats", type=int, default=3, help="timed runs per point")
+    scan.add_argument(
+        "--max-steps", type=int, default=4096, help="longest T (T doubles from 64)"
+    )
+    scan.add_argument(
+        "--sequential-max-steps",
+        type=int,
+        default=None,
+        help="longest T for MinGRU's step-by-step mode (default: 1024)",
+    )
+    scan.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    scan.add_argument("--plot", metavar="FILE", help="also draw time vs T to a PNG")
+    scan.add_argument(
+        "--device", default=None, help="cpu or cuda (default: cuda if any)"
+    )
+    scan.set_defaults(run=run_bench_scan, command="bench")
+
+
+def run_bench_scan(args) -> int:
+    import torch
+
+    from seqlab import bench
+
+    if args.repeats < 1 or args.max_steps < 64:
+        raise ValueError(
+            f"--repeats must be >= 1 and --max-steps >= 64, "
+            f"got {args.repeats} and {args.max_steps}"
+        )
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    cap = args.sequential_max_steps or bench.SEQUENTIAL_MAX_STEPS
+    steps = tuple(t for t in bench.SCAN_STEPS if t <= args.max_steps)
+    rows = bench.bench_scan(
+        steps,
+        batch=bench.SCAN_BATCH,
+        hidden=bench.SCAN_HIDDEN,
+        repeats=args.repeats,
+        sequential_max_steps=cap,
+        device=args.device,
+        progress=lambda what: print(f"timing {what}", file=sys.stderr),
+    )
+    if args.plot:
+        try:
+            bench.plot_scan(rows, args.plot)
+        except ImportError as err:
+            msg = "--plot needs matplotlib: pip install 'seqlab[plots]'"
+            raise ValueError(msg) from err
+    skipped = f"MinGRU sequential not timed above T={cap} (--sequential-max-steps)"
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        if steps[-1] > cap:
+            print(skipped, file=sys.stderr)
+        return 0
+    print(f"{bench.environment()}; B={bench.SCAN_BATCH} H={bench.SCAN_HIDDEN}, ms")
+    print(bench.format_scan_table(rows))
+    print("\n".join(bench.scan_ratios(rows)))
+    if steps[-1] > cap:
+        print(skipped)
+    if args.plot:
+        print(f"plot: {args.plot}")
+    return 0
+
+
 def run_bench_generate(args) -> int:
     from seqlab import bench
 
@@ -112,18 +185,54 @@ def run_bench_generate(args) -> int:
 
 def add_demo(commands) -> None:
     demo = commands.add_parser(
-        "demo", help="train a tiny LSTM on generated data (~1 minute) and show it"
+        "demo",
+        help="seq2seq with attention learns to normalise dates (~2 minutes, no data "
+        "to download), converts dates and draws its attention",
     )
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--steps", type=int, default=600, help="training steps")
+    demo.add_argument(
+        "--out", default="runs/demo-dates", help="run directory (reused if trained)"
+    )
+    demo.add_argument(
+        "--date", action="append", default=None, help="a date to convert (repeatable)"
+    )
+    demo.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the demo config, e.g. train.max_minutes=1",
+    )
     demo.set_defaults(run=run_demo, command="demo")
 
 
 def run_demo(args) -> int:
-    from seqlab import demo
+    from seqlab import demo, run
 
-    demo.run(seed=args.seed, steps=args.steps, log=print)
+    dates = args.date or list(demo.EXAMPLES)
+    result = demo.run(args.out, dates, args.overrides, log=print)
+    print(f"\ntest accuracy (exact match): {result.test_accuracy:.2%}")
+    for source, output in result.conversions:
+        print(f"  {source:<28} -> {output}")
+    if result.heatmap is None:
+        print("(pip install 'seqlab[plots]' for the attention heat map)")
+    else:
+        print(f"attention of {dates[0]!r}: {result.heatmap}")
+    print(
+        f"more: seqlab predict {args.out}   |   seqlab plot-attention {args.out} "
+        "--input 'May 5, 1999' --out attn.png"
+    )
+    if sys.stdin.isatty():
+        _convert_typed_dates(run.load_run(args.out))
     return 0
+
+
+def _convert_typed_dates(loaded) -> None:
+    print("type a date (as in the examples above; an empty line ends):")
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        print("  -> " + loaded.task.predict(loaded.model, [line])[0])
 
 
 def add_train(commands) -> None:
@@ -172,6 +281,9 @@ def add_evaluate(commands) -> None:
     p.add_argument("--split", default="val", help="val or test (default: val)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--data-dir", help="where data sets are looked for")
+    p.add_argument(
+        "--beam", type=int, default=None, help="seq2seq: beam size of the search"
+    )
     p.set_defaults(run=run_evaluate, command="evaluate")
 
 
@@ -185,7 +297,12 @@ def run_evaluate(args) -> int:
             f"--split {args.split!r}: this data set has the splits "
             f"{', '.join(loaded.task.splits())}"
         )
-    metrics = loaded.task.evaluate(loaded.model, args.split)
+    options = {}
+    if args.beam is not None:
+        if args.beam < 1 or not hasattr(loaded.task, "predict"):
+            raise ValueError("--beam needs a seq2seq run and a beam size >= 1")
+        options["beam"] = args.beam
+    metrics = loaded.task.evaluate(loaded.model, args.split, **options)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -275,4 +392,91 @@ def run_predict(args) -> int:
         loaded.model, lines, beam=args.beam, as_json=args.json
     ):
         print(line)
+    return 0
+
+
+def add_experiment(commands) -> None:
+    p = commands.add_parser(
+        "experiment", help="measure a claim of the articles: report.md, plots, JSON"
+    )
+    p.add_argument("name", help="an experiment name, or 'list'")
+    p.add_argument("--out", help="output directory (default: experiments/NAME)")
+    p.add_argument("--quick", action="store_true", help="a small run (< 2 minutes)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds per setting (default: 1 quick, 3 full)",
+    )
+    p.set_defaults(run=run_experiment_cmd, command="experiment")
+
+
+def run_experiment_cmd(args) -> int:
+    from pathlib import Path
+
+    from seqlab.experiments import EXPERIMENTS, run_experiment
+
+    if args.name == "list":
+        for exp in EXPERIMENTS.values():
+            print(
+                f"{exp.name:20s} ~{exp.minutes_full:g} min full, "
+                f"~{exp.minutes_quick:g} min --quick: {exp.claim}"
+            )
+        return 0
+    if args.name not in EXPERIMENTS:
+        raise ValueError(
+            f"unknown experiment {args.name!r}; choose one of "
+            f"{', '.join(EXPERIMENTS)} (or 'list')"
+        )
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    out = Path(args.out) if args.out else Path("experiments") / args.name
+    results = run_experiment(
+        EXPERIMENTS[args.name],
+        out,
+        quick=args.quick,
+        seeds=args.seeds,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    held = {True: "held", False: "did not hold", None: "inconclusive"}[results["held"]]
+    print(f"{args.name}: the claim {held}; report in {out / 'report.md'}")
+    return 0
+
+
+def add_plot_attention(commands) -> None:
+    p = commands.add_parser(
+        "plot-attention", help="heat map of a seq2seq model's attention on one input"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--input", required=True, help="the source text")
+    p.add_argument("--out", required=True, help="image file to write, e.g. attn.png")
+    p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    p.set_defaults(run=run_plot_attention, command="plot-attention")
+
+
+def run_plot_attention(args) -> int:
+    from seqlab import plots, run
+
+    loaded = run.load_run(args.run_dir)
+    if not hasattr(loaded.task, "translate"):
+        raise ValueError(f"{args.run_dir} is a {loaded.cfg.task!r} run, not seq2seq")
+    result = loaded.task.translate(loaded.model, [args.input], beam=args.beam)[0]
+    if result.attention is None:
+        raise ValueError(
+            f"{args.run_dir} has no attention to draw "
+            f"(decoder {loaded.cfg.model.decoder!r}, or an empty input)"
+        )
+    try:
+        plots.attention_heatmap(
+            result.source_tokens,
+            result.output_tokens,
+            result.attention,
+            args.out,
+            title=f"{result.source} -> {result.text}",
+        )
+    except ImportError as err:
+        print(f"seqlab plot-attention: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{result.source} -> {result.text}")
+    print(f"attention heat map written to {args.out}", file=sys.stderr)
     return 0

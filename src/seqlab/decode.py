@@ -1,14 +1,27 @@
 """Decoding, in one place: every model is seen only through ``start`` and ``step``.
 
-Protocol (language models)::
+Protocol::
 
-    state = model.start(prefix)               # prefix (B, P) token ids, P may be 0
+    state = model.start(prefix)               # language models: prefix (B, P), P >= 0
+    state = model.start(src, src_lengths)     # encoder-decoders: the encoded source
     log_probs, state = model.step(tokens, state)   # tokens (B,) -> (B, V)
 
-Shapes: B batch, V vocabulary, P prefix length, N new tokens.
+Sampling (``generate``) serves language models; ``greedy_search`` and
+``beam_search`` serve every encoder-decoder (RNN seq2seq now, the Transformer next).
+They need one thing of the state: it is a tree (NamedTuples, tuples, dicts, None) of
+batch-first tensors, so that copying a row for each beam and reordering beams is one
+``repeat_interleave``/``index_select`` over the tree (:func:`map_state`), with no
+per-model reorder method. A state field ``attention`` (B, S), the weights of the step
+just taken, is collected into each hypothesis when present.
+
+Shapes: B batch, V vocabulary, P prefix length, N new tokens, K beam size, S source
+length.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -112,3 +125,208 @@ def _check_generate_args(prefix, max_new_tokens, temperature, top_k, top_p) -> N
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+# ---- search for encoder-decoder models --------------------------------------------
+class Hypothesis(NamedTuple):
+    """One decoded output: ``tokens`` without <bos>/<eos>; ``score`` the sum of the
+    log-probabilities of its tokens and its <eos>; ``attention`` (N + 1, S), a row per
+    output token and one for <eos> (N rows when cut by max_len), or None."""
+
+    tokens: list[int]
+    score: float
+    attention: Tensor | None
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: Any) -> Any:
+    """``fn`` applied to every tensor of a state tree (NamedTuples, tuples, lists,
+    dicts; None stays None)."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return fn(state)
+    if isinstance(state, dict):
+        return {k: map_state(fn, v) for k, v in state.items()}
+    parts = [map_state(fn, s) for s in state]
+    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+
+
+def first_tensor(state: Any) -> Tensor | None:
+    """The first tensor of a state tree (for its batch size and device)."""
+    if isinstance(state, Tensor):
+        return state
+    parts = state.values() if isinstance(state, dict) else (state or ())
+    for part in parts:
+        if part is not None and (found := first_tensor(part)) is not None:
+            return found
+    return None
+
+
+def batch_size_of(state: Any) -> int:
+    """B, the first dimension of the state's tensors."""
+    tensor = first_tensor(state)
+    if tensor is None:
+        raise ValueError("the decoder state holds no tensor, so no batch size")
+    return tensor.shape[0]
+
+
+@torch.no_grad()
+def greedy_search(
+    model: nn.Module, state: Any, *, bos_id: int, eos_id: int, max_len: int
+) -> list[Hypothesis]:
+    """The most likely token at every step, for each of the B rows of ``state``.
+
+    Stops after <eos> in every row or after ``max_len`` tokens (<eos> included).
+    """
+    _check_search_args(max_len, beam_size=1)
+    B = batch_size_of(state)
+    device = _device_of(state)
+    tokens = torch.full((B,), bos_id, dtype=torch.long, device=device)
+    scores = torch.zeros(B, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    steps, weights = [], []
+    for _ in range(max_len):
+        log_probs, state = model.step(tokens, state)
+        tokens = log_probs.argmax(-1).masked_fill(finished, eos_id)  # (B,)
+        chosen = log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
+        scores += chosen.masked_fill(finished, 0.0)
+        steps.append(tokens)
+        weights.append(getattr(state, "attention", None))
+        finished |= tokens == eos_id
+        if bool(finished.all()):
+            break
+    attention = None if weights[0] is None else torch.stack(weights, dim=1)
+    return hypotheses(torch.stack(steps, dim=1), scores, attention, eos_id)
+
+
+@torch.no_grad()
+def beam_search(
+    model: nn.Module,
+    state: Any,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    beam_size: int,
+    length_penalty: float = 1.0,
+) -> list[Hypothesis]:
+    """Batched beam search: K hypotheses per row of ``state``, extended in parallel.
+
+    Each step every live beam proposes its V continuations; the K best sums of
+    log-probabilities per row survive (:func:`select_top_k`). A beam that emitted
+    <eos> keeps its slot and score unchanged. The search stops when every beam has
+    ended or after ``max_len`` tokens; the winner per row maximises score /
+    length ** ``length_penalty`` (0: raw sums, 1: mean log-probability per token).
+    ``beam_size=1`` gives exactly :func:`greedy_search`.
+    """
+    _check_search_args(max_len, beam_size)
+    B, K = batch_size_of(state), beam_size
+    state = map_state(lambda t: t.repeat_interleave(K, dim=0), state)  # (B*K, ...)
+    device = _device_of(state)
+    scores = torch.full((B, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start equal: let only the first one expand
+    tokens = torch.full((B * K,), bos_id, dtype=torch.long, device=device)
+    history = torch.empty(B * K, 0, dtype=torch.long, device=device)
+    attention, finished = None, torch.zeros(B * K, dtype=torch.bool, device=device)
+    for _ in range(max_len):
+        log_probs, state = model.step(tokens, state)
+        log_probs = freeze_finished(log_probs, finished, eos_id)
+        scores, origin, tokens = select_top_k(scores, log_probs, K)
+        state = reorder(state, origin)
+        history = torch.cat([history[origin], tokens.unsqueeze(1)], dim=1)
+        attention = _extend_attention(attention, origin, state)
+        finished = finished[origin] | (tokens == eos_id)
+        if bool(finished.all()):
+            break
+    return finalize(history, scores, attention, eos_id, length_penalty)
+
+
+def reorder(state: Any, index: Tensor) -> Any:
+    """The state's rows in the order ``index`` (B*K,) gives (beam reordering)."""
+    return map_state(lambda t: t.index_select(0, index), state)
+
+
+def freeze_finished(log_probs: Tensor, finished: Tensor, eos_id: int) -> Tensor:
+    """Rows of ended beams (B*K, V) allow only <eos> again, at no cost."""
+    frozen = torch.full_like(log_probs, float("-inf"))
+    frozen[:, eos_id] = 0.0
+    return torch.where(finished.unsqueeze(1), frozen, log_probs)
+
+
+def select_top_k(
+    scores: Tensor, log_probs: Tensor, k: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The k best one-token extensions of each row's beams.
+
+    scores (B, K) beam scores; log_probs (B*K, V). Returns the new scores (B, k), the
+    flat index of the beam each survivor extends (B*k,), and its new token (B*k,).
+    """
+    B, K = scores.shape
+    V = log_probs.shape[-1]
+    candidates = scores.unsqueeze(-1) + log_probs.view(B, K, V)  # (B, K, V)
+    top, index = candidates.view(B, K * V).topk(k, dim=1)  # (B, k)
+    rows = torch.arange(B, device=scores.device).unsqueeze(1) * K  # (B, 1)
+    origin = (rows + index // V).flatten()  # (B*k,)
+    return top, origin, (index % V).flatten()
+
+
+def finalize(
+    history: Tensor,
+    scores: Tensor,
+    attention: Tensor | None,
+    eos_id: int,
+    length_penalty: float,
+) -> list[Hypothesis]:
+    """The best of the K beams of each row by score / length ** length_penalty.
+
+    history (B*K, N) tokens; scores (B, K); attention (B*K, N, S) or None.
+    """
+    B, K = scores.shape
+    lengths = output_lengths(history, eos_id).view(B, K).to(scores.dtype)
+    normalized = scores / lengths.clamp(min=1) ** length_penalty  # (B, K)
+    rows = torch.arange(B, device=scores.device) * K
+    best = rows + normalized.argmax(dim=1)  # (B,)
+    weights = None if attention is None else attention[best]
+    return hypotheses(history[best], scores.flatten()[best], weights, eos_id)
+
+
+def output_lengths(history: Tensor, eos_id: int) -> Tensor:
+    """Tokens up to and including the first <eos> of each row (N if none). (R,)"""
+    is_eos = history == eos_id  # (R, N)
+    first = is_eos.int().argmax(dim=1)  # the first True, or 0 when none
+    return torch.where(is_eos.any(dim=1), first + 1, history.shape[1])
+
+
+def hypotheses(
+    history: Tensor, scores: Tensor, attention: Tensor | None, eos_id: int
+) -> list[Hypothesis]:
+    """One Hypothesis per row of history (R, N): tokens cut before the first <eos>."""
+    lengths = output_lengths(history, eos_id).tolist()
+    result = []
+    for i, (row, n) in enumerate(zip(history.tolist(), lengths, strict=True)):
+        tokens = row[:n]
+        if tokens and tokens[-1] == eos_id:
+            tokens = tokens[:-1]
+        weights = None if attention is None else attention[i, :n]
+        result.append(Hypothesis(tokens, float(scores[i]), weights))
+    return result
+
+
+def _extend_attention(history: Tensor | None, origin: Tensor, state: Any):
+    weights = getattr(state, "attention", None)  # (B*K, S), already reordered
+    if weights is None:
+        return None
+    if history is None:
+        return weights.unsqueeze(1)
+    return torch.cat([history[origin], weights.unsqueeze(1)], dim=1)  # (B*K, N, S)
+
+
+def _device_of(state: Any) -> torch.device:
+    return first_tensor(state).device
+
+
+def _check_search_args(max_len: int, beam_size: int) -> None:
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")

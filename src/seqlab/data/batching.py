@@ -170,3 +170,146 @@ def _cut_by_tokens(
     if current:
         batches.append(current)
     return batches
+
+
+@dataclass(frozen=True)
+class LabelBatch:
+    """Many-to-one batch: padded token ids and one class id per sequence.
+
+    input: (B, L) long, right-padded; lengths: (B,) long; target: (B,) long;
+    num_tokens: real (unpadded) tokens in the batch.
+    """
+
+    input: Tensor
+    lengths: Tensor
+    target: Tensor
+    num_tokens: int
+
+    def inputs(self) -> dict[str, Tensor]:
+        return {"input": self.input, "lengths": self.lengths}
+
+    @property
+    def targets(self) -> Tensor:
+        return self.target
+
+    def to(self, device: torch.device | str) -> LabelBatch:
+        return LabelBatch(
+            self.input.to(device),
+            self.lengths.to(device),
+            self.target.to(device),
+            self.num_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class TagBatch:
+    """Synchronised many-to-many batch: one tag per token.
+
+    input: (B, L) long word ids, right-padded; lengths: (B,) long; target: (B, L)
+    long tag ids (padding positions hold 0: models mask them by ``lengths``);
+    chars: (B, L, W) long character ids of each word, or None; features: (B, L) long
+    ids of an extra input column (the POS tag), or None; num_tokens: real tokens.
+    """
+
+    input: Tensor
+    lengths: Tensor
+    target: Tensor
+    num_tokens: int
+    chars: Tensor | None = None
+    features: Tensor | None = None
+
+    def inputs(self) -> dict[str, Tensor]:
+        optional = {"chars": self.chars, "features": self.features}
+        present = {k: v for k, v in optional.items() if v is not None}
+        return {"input": self.input, "lengths": self.lengths, **present}
+
+    @property
+    def targets(self) -> Tensor:
+        return self.target
+
+    def to(self, device: torch.device | str) -> TagBatch:
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return TagBatch(
+            self.input.to(device),
+            self.lengths.to(device),
+            self.target.to(device),
+            self.num_tokens,
+            move(self.chars),
+            move(self.features),
+        )
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """Time-series windows: input (B, W) float values, target (B,) the next value."""
+
+    input: Tensor
+    target: Tensor
+
+    @property
+    def num_tokens(self) -> int:
+        return self.input.numel()
+
+    def inputs(self) -> dict[str, Tensor]:
+        return {"input": self.input}
+
+    @property
+    def targets(self) -> Tensor:
+        return self.target
+
+    def to(self, device: torch.device | str) -> WindowBatch:
+        return WindowBatch(self.input.to(device), self.target.to(device))
+
+
+def pad_chars(
+    words: Sequence[Sequence[Sequence[int]]], pad_id: int, max_chars: int
+) -> Tensor:
+    """Character ids of B sentences of words -> (B, L, W) long, right-padded.
+
+    L is the longest sentence, W the longest word (at most ``max_chars``: longer
+    words keep their first ``max_chars`` characters).
+    """
+    longest_word = max((len(w) for s in words for w in s), default=1)
+    width = max(1, min(longest_word, max_chars))
+    length = max((len(s) for s in words), default=1)
+    out = torch.full((len(words), length, width), pad_id, dtype=torch.long)
+    for b, sentence in enumerate(words):
+        for t, word in enumerate(sentence):
+            ids = word[:width]
+            out[b, t, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+    return out  # (B, L, W)
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    """Many-to-many batch of different lengths (seq2seq): source and target ids.
+
+    src: (B, S) long, right-padded; src_lengths: (B,) long; tgt_in: (B, T) long,
+    ``<bos> y_1 .. y_n`` right-padded (the decoder's inputs under teacher forcing);
+    tgt_out: (B, T) long, ``y_1 .. y_n <eos>`` right-padded (the targets);
+    num_tokens: real target tokens (``<eos>`` included).
+    """
+
+    src: Tensor
+    src_lengths: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    num_tokens: int
+
+    def inputs(self) -> dict[str, Tensor]:
+        return {"src": self.src, "src_lengths": self.src_lengths, "tgt_in": self.tgt_in}
+
+    @property
+    def targets(self) -> Tensor:
+        return self.tgt_out
+
+    def to(self, device: torch.device | str) -> PairBatch:
+        return PairBatch(
+            self.src.to(device),
+            self.src_lengths.to(device),
+            self.tgt_in.to(device),
+            self.tgt_out.to(device),
+            self.num_tokens,
+        )

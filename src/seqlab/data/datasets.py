@@ -10,8 +10,10 @@ Python data (strings, lists, tuples); no torch, no padding. Errors are ``DataErr
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import importlib.util
 import os
 import re
 import urllib.error
@@ -429,3 +431,219 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str,
             "parallel files must be line-aligned"
         )
     return list(zip(src, tgt, strict=True))
+
+
+# ---------------------------------------------------------------- labelled text
+
+
+def _open_zip(zip_path: str | Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as e:
+        raise DataError(f"{zip_path}: not a zip file ({e})") from e
+
+
+def _zip_member(archive: zipfile.ZipFile, zip_path: str | Path, name: str) -> bytes:
+    try:
+        return archive.read(name)
+    except KeyError:
+        raise DataError(f"{zip_path}: no member {name!r} inside") from None
+
+
+def read_sentence_polarity(zip_path: str | Path) -> list[tuple[str, str]]:
+    """(sentence, label) pairs of nltk's sentence_polarity.zip (the MR set).
+
+    ``rt-polarity.pos`` then ``rt-polarity.neg``, each 5,331 lower-cased, tokenised
+    sentences, one a line, in latin-1; labels "pos" and "neg", file order kept.
+    """
+    pairs = []
+    with _open_zip(zip_path) as archive:
+        for label in ("pos", "neg"):
+            member = f"sentence_polarity/rt-polarity.{label}"
+            text = _zip_member(archive, zip_path, member).decode("latin-1")
+            pairs += [(s.strip(), label) for s in _lines(text) if s.strip()]
+    return pairs
+
+
+def read_movie_reviews(zip_path: str | Path) -> list[tuple[str, str]]:
+    """(review, label) pairs of nltk's movie_reviews.zip (Pang & Lee 2004).
+
+    ``pos/*.txt`` then ``neg/*.txt`` in file-name order, 1,000 each; a review's
+    tokenised lines are joined with spaces; labels "pos" and "neg".
+    """
+    pairs = []
+    with _open_zip(zip_path) as archive:
+        for label in ("pos", "neg"):
+            prefix = f"movie_reviews/{label}/"
+            members = sorted(
+                n
+                for n in archive.namelist()
+                if n.startswith(prefix) and n.endswith(".txt")
+            )
+            if not members:
+                raise DataError(f"{zip_path}: no {prefix}*.txt reviews inside")
+            for member in members:
+                text = _decode(archive.read(member), f"{zip_path}!{member}")
+                pairs.append((" ".join(text.split()), label))
+    return pairs
+
+
+def read_labelled_text(path: str | Path) -> list[tuple[str, str]]:
+    """(text, label) pairs of a UTF-8 file: ``text<TAB>label`` lines, or CSV rows.
+
+    A ``.csv`` file is read as CSV (``text,label``, quotes as the csv module reads
+    them); any other file as tab-separated, the label after the last tab. Blank lines
+    are skipped, and so is a first line ``text<TAB>label`` (or ``text,label``).
+    DataError naming the file and line for a row without a label or with an empty
+    text or label.
+    """
+    text = read_text_file(path)
+    if str(path).endswith(".csv"):
+        rows = [
+            (i, row) for i, row in enumerate(csv.reader(_lines(text)), start=1) if row
+        ]
+    else:
+        rows = [
+            (i, line.rsplit("\t", 1))
+            for i, line in enumerate(_lines(text), start=1)
+            if line.strip()
+        ]
+    if rows and [f.strip().lower() for f in rows[0][1]] == ["text", "label"]:
+        rows = rows[1:]
+    return [_labelled_row(fields, path, lineno) for lineno, fields in rows]
+
+
+def _labelled_row(fields: list[str], path: str | Path, lineno: int) -> tuple[str, str]:
+    sep = "," if str(path).endswith(".csv") else "<TAB>"
+    if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+        raise DataError(
+            f"{path}:{lineno}: expected text{sep}label with both non-empty, "
+            f"got {len(fields)} field(s): {sep.join(fields)[:60]!r}"
+        )
+    return fields[0].strip(), fields[1].strip()
+
+
+# ---------------------------------------------------------------- CoNLL columns
+
+# O, or a B-/I-/E-/S- prefix and a type: IOB1, IOB2 and IOBES all match.
+_CONLL_TAG = re.compile(r"O|[BIES]-\S+")
+ConllSentence = list[tuple[str, ...]]  # one row of columns per token, tag last
+# Columns split on ASCII blanks only: ned.train holds a UTF-8 "à" (c3 a0) in a latin-1
+# file, and str.split() would take the resulting U+00A0 for a separator.
+_ASCII_BLANKS = re.compile(r"[ \t]+")
+
+
+def parse_conll(text: str, where: str) -> list[ConllSentence]:
+    """Sentences of a CoNLL column file: one token a line, blank lines between.
+
+    A row is whitespace-separated columns, the word first and the tag last (CoNLL-2000:
+    ``word POS chunk``; CoNLL-2002: ``word POS entity``). ``-DOCSTART-`` rows mark
+    documents and are dropped. DataError naming ``where`` and the line for a row
+    whose column count differs from the first row's, or whose last column is not a
+    tag (``O`` or ``B-``/``I-``/``E-``/``S-`` + a type).
+    """
+    sentences: list[ConllSentence] = []
+    current: ConllSentence = []
+    width = None
+    for lineno, line in enumerate(_lines(text), start=1):
+        row = tuple(_ASCII_BLANKS.split(line.strip(" \t")))
+        if row == ("",):  # a blank line ends the sentence
+            if current:
+                sentences.append(current)
+            current = []
+            continue
+        if row[0] == "-DOCSTART-":
+            continue
+        width = width or len(row)
+        _check_conll_row(row, width, where, lineno)
+        current.append(row)
+    if current:
+        sentences.append(current)
+    if not sentences:
+        raise DataError(f"{where}: no sentences")
+    return sentences
+
+
+def _check_conll_row(row: tuple[str, ...], width: int, where: str, lineno: int):
+    if len(row) != width or width < 2:
+        raise DataError(
+            f"{where}:{lineno}: expected {max(width, 2)} whitespace-separated columns "
+            f"(word ... tag) like the first row, got {len(row)}: {' '.join(row)!r}"
+        )
+    if not _CONLL_TAG.fullmatch(row[-1]):
+        raise DataError(
+            f"{where}:{lineno}: last column {row[-1]!r} is not a tag "
+            "(O, or B-/I-/E-/S- followed by a type)"
+        )
+
+
+def read_conll2000(zip_path: str | Path) -> dict[str, list[ConllSentence]]:
+    """CoNLL-2000 chunking from nltk's conll2000.zip: {"train", "test"} sentences.
+
+    Rows are ``(word, POS, chunk)``; 8,936 train and 2,012 test sentences (WSJ
+    sections 15-18 and 20).
+    """
+    return _read_conll_members(
+        zip_path, {"train": "conll2000/train.txt", "test": "conll2000/test.txt"}
+    )
+
+
+def read_conll2002(zip_path: str | Path, language: str) -> dict[str, list]:
+    """CoNLL-2002 NER from nltk's conll2002.zip: {"train", "testa", "testb"}.
+
+    ``language`` is "esp" (Spanish) or "ned" (Dutch). Rows are ``(word, POS,
+    entity)`` with PER/LOC/ORG/MISC entities in IOB2; the files are latin-1.
+    """
+    if language not in ("esp", "ned"):
+        raise ValueError(
+            f"CoNLL-2002 language must be 'esp' or 'ned', not {language!r}"
+        )
+    members = {s: f"conll2002/{language}.{s}" for s in ("train", "testa", "testb")}
+    return _read_conll_members(zip_path, members, encoding="latin-1")
+
+
+def _read_conll_members(
+    zip_path: str | Path, members: dict[str, str], encoding: str = "utf-8"
+) -> dict[str, list[ConllSentence]]:
+    splits = {}
+    with _open_zip(zip_path) as archive:
+        for split, member in members.items():
+            where = f"{zip_path}!{member}"
+            data = _zip_member(archive, zip_path, member)
+            text = (
+                data.decode(encoding) if encoding != "utf-8" else _decode(data, where)
+            )
+            splits[split] = parse_conll(text, where)
+    return splits
+
+
+# ---------------------------------------------------------------- time series
+
+
+def read_sunspots() -> list[tuple[int, float]]:
+    """(year, yearly mean sunspot number) for 1700-2008, 309 values.
+
+    Read from the CSV that statsmodels ships (``statsmodels/datasets/sunspots/``,
+    the ``forecast`` extra); statsmodels itself is not imported. DatasetNotFoundError
+    when statsmodels is not installed, DataError naming the line of a bad row.
+    """
+    spec = importlib.util.find_spec("statsmodels")
+    if spec is None or spec.origin is None:
+        raise DatasetNotFoundError(
+            "the sunspots series ships with statsmodels, which is not installed: "
+            "pip install 'seqlab[forecast]'"
+        )
+    path = Path(spec.origin).parent / "datasets" / "sunspots" / "sunspots.csv"
+    rows = list(csv.reader(_lines(read_text_file(path))))
+    if rows[:1] != [["YEAR", "SUNACTIVITY"]]:
+        raise DataError(f"{path}:1: expected the header YEAR,SUNACTIVITY")
+    series = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        try:
+            year, value = row
+            series.append((int(float(year)), float(value)))
+        except ValueError:
+            raise DataError(
+                f"{path}:{lineno}: expected YEAR,VALUE, got {row}"
+            ) from None
+    return series

@@ -11,10 +11,30 @@ the best checkpoint). Tasks whose models map inputs to outputs add
 
 from __future__ import annotations
 
+from seqlab.tasks.classify import ClassifyRunConfig, ClassifyTask
+from seqlab.tasks.forecast import ForecastRunConfig, ForecastTask
 from seqlab.tasks.lm import LMRunConfig, LMTask
+from seqlab.tasks.seq2seq import Seq2SeqRunConfig, Seq2SeqTask
+from seqlab.tasks.tag import TagRunConfig, TagTask
 
 TASKS = {
     "lm": (LMRunConfig, LMTask),
+    "classify": (ClassifyRunConfig, ClassifyTask),
+    "tag": (TagRunConfig, TagTask),
+    "forecast": (ForecastRunConfig, ForecastTask),
+    "seq2seq": (Seq2SeqRunConfig, Seq2SeqTask),
 }
 
-__all__ = ["TASKS", "LMRunConfig", "LMTask"]
+__all__ = [
+    "TASKS",
+    "ClassifyRunConfig",
+    "ClassifyTask",
+    "ForecastRunConfig",
+    "ForecastTask",
+    "LMRunConfig",
+    "LMTask",
+    "Seq2SeqRunConfig",
+    "Seq2SeqTask",
+    "TagRunConfig",
+    "TagTask",
+]

@@ -1,0 +1,441 @@
+"""Sequence to sequence as a task: text pairs, a joint vocabulary, search, scores.
+
+Source and target share one vocabulary (and, for subwords, one sentencepiece model
+trained on both sides of the train split); the encoder and the decoder keep their
+own embeddings. ``reverse_source`` reverses the source tokens (the book's Reverse).
+
+Named sets and their splits (deterministic, documented in the README):
+
+- addition: DLS2's addition.txt, 50,000 distinct "16+75" -> "91" lines. The book's
+  split, first 45,000 train / last 5,000 test; validation is the last ``val_size``
+  (1,000) of those 45,000, so training sees the first 44,000.
+- date: DLS2's date.txt, 50,000 lines of which 8,422 repeat an earlier line (7,189
+  distinct lines occur more than once). A repeated line in both train and test would
+  be tested on what was trained on, so repeats are dropped (first occurrence kept):
+  41,578 distinct pairs in file order, the last 5,000 test, the ``val_size`` before
+  them val, the rest (35,578) train. No val or test pair occurs in train.
+- generated_dates: ``size`` pairs drawn by :func:`seqlab.data.dates.generate_dates`
+  (date.txt's recipe; ``data.seed``, dates between ``first_date`` and
+  ``last_date``), repeats dropped as for date, the last 1,000 test, the
+  ``val_size`` before them val, the rest train.
+- multi30k: German -> English captions (or ``direction: en-de``), train 29,000 /
+  val 1,014 / test 1,000 (test_2016_flickr). Scored with sacreBLEU on detokenised,
+  cased text; sentencepiece subwords detokenise exactly.
+
+Scores: exact-match ``{split}_accuracy`` for the toy sets (the whole output string
+must equal the target), ``{split}_bleu``, ``{split}_bleu_lc`` (lowercased) and
+``{split}_chrf`` for translation; ``{split}_loss`` (teacher-forced cross-entropy per
+target token) for all.
+
+Prediction (``seqlab predict``) reads one source per line: surrounding whitespace is
+stripped; an empty line gives an empty output line; symbols the vocabulary lacks are
+read as ``<unk>``; a line longer than ``data.max_source_length`` tokens is refused
+with a ValueError naming the line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+
+from seqlab import decode, metrics
+from seqlab.config import Section
+from seqlab.data import datasets, dates
+from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
+from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
+from seqlab.data.vocab import EOS, Vocab
+from seqlab.models.seq2seq import Seq2SeqConfig
+from seqlab.train import TrainConfig
+
+Pair = tuple[str, str]
+TOY_TEST_SIZE = {"addition": 5000, "date": 5000, "generated_dates": 1000}
+
+
+class Seq2SeqDataConfig(Section):
+    dataset: Literal["addition", "date", "generated_dates", "multi30k"]
+    # generated_dates only: pairs drawn (repeats are dropped), seed, dates' range
+    # (two-digit years need less than 100 years; date.txt's range by default)
+    size: int = Field(50_000, ge=100)
+    seed: int = 0
+    first_date: dt.date = dates.FIRST
+    last_date: dt.date = dates.LAST
+    direction: Literal["de-en", "en-de"] = "de-en"  # multi30k only
+    tokenizer: Literal["char", "word", "subword"] = "char"
+    vocab_size: int | None = Field(None, ge=5)  # subword pieces, or words kept
+    min_freq: int = Field(1, ge=1)
+    lowercase: bool = False
+    reverse_source: bool = False  # the book's Reverse: source tokens back to front
+    val_size: int = Field(1000, ge=1)  # toy sets: validation pairs (module docstring)
+    # Training pairs longer than these (in tokens) are dropped; predict refuses
+    # sources longer than max_source_length.
+    max_source_length: int = Field(200, ge=1)
+    max_target_length: int = Field(200, ge=1)
+    bucket_by_length: bool = False  # batches of similar source length (less padding)
+    eval_batch_size: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Seq2SeqDataConfig:
+        if self.tokenizer == "subword" and self.vocab_size is None:
+            raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        return self
+
+
+class DecodeConfig(Section):
+    beam_size: int = Field(1, ge=1)  # of evaluation (val during training too)
+    length_penalty: float = Field(1.0, ge=0)  # score / length ** this picks the best
+    max_length: int = Field(100, ge=1)  # output tokens, <eos> included
+
+
+class Seq2SeqRunConfig(Section):
+    task: Literal["seq2seq"] = "seq2seq"
+    data: Seq2SeqDataConfig
+    model: Seq2SeqConfig
+    train: TrainConfig = TrainConfig()
+    decode: DecodeConfig = DecodeConfig()
+
+
+# ---- reading the pairs ---------------------------------------------------------------
+def read_pairs(cfg: Seq2SeqDataConfig, data_dir: str | Path | None) -> dict:
+    """Split name -> list of (source, target) texts; see the module docstring."""
+    if cfg.dataset == "multi30k":
+        return read_multi30k(cfg.direction, data_dir)
+    if cfg.dataset == "generated_dates":
+        pairs = dates.generate_dates(cfg.size, cfg.seed, cfg.first_date, cfg.last_date)
+    else:
+        path = datasets.locate(cfg.dataset, data_dir, download=True)
+        pairs = datasets.read_seq2seq_toy(path)
+    if cfg.dataset != "addition":  # its 50,000 lines are distinct
+        pairs = list(dict.fromkeys(pairs))  # drop repeated pairs, keep the order
+    return split_toy(pairs, TOY_TEST_SIZE[cfg.dataset], cfg.val_size)
+
+
+def split_toy(pairs: list[Pair], test_size: int, val_size: int) -> dict:
+    """The last test_size pairs are test, the val_size before them val, the rest
+    train."""
+    if test_size + val_size >= len(pairs):
+        raise ValueError(
+            f"data.val_size {val_size} + test {test_size} leave no training pairs "
+            f"of {len(pairs)}"
+        )
+    cut = len(pairs) - test_size
+    return {
+        "train": pairs[: cut - val_size],
+        "val": pairs[cut - val_size : cut],
+        "test": pairs[cut:],
+    }
+
+
+def read_multi30k(direction: str, data_dir: str | Path | None) -> dict:
+    src, tgt = direction.split("-")
+    splits = {"train": "train", "val": "val", "test": "test_2016_flickr"}
+    result = {}
+    for split, name in splits.items():
+        paths = [
+            datasets.locate(f"multi30k.{name}.{lang}", data_dir, download=True)
+            for lang in (src, tgt)
+        ]
+        result[split] = datasets.read_parallel(*paths)
+    return result
+
+
+# ---- tensors -------------------------------------------------------------------------
+@dataclass
+class PairTensors:
+    """One split, padded once: src (N, S), src_lengths (N,), tgt_in/tgt_out (N, T),
+    tgt_lengths (N,) (<eos> included). Batches are row selections of it."""
+
+    src: Tensor
+    src_lengths: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    tgt_lengths: Tensor
+
+    def __len__(self) -> int:
+        return self.src.shape[0]
+
+    def batch(self, rows: Tensor) -> PairBatch:
+        """The rows' examples, cut to their longest source and target."""
+        S = int(self.src_lengths[rows].max())
+        T = int(self.tgt_lengths[rows].max())
+        return PairBatch(
+            self.src[rows, :S],
+            self.src_lengths[rows],
+            self.tgt_in[rows, :T],
+            self.tgt_out[rows, :T],
+            int(self.tgt_lengths[rows].sum()),
+        )
+
+
+def pair_tensors(sources: list[list[int]], targets: list[list[int]]) -> PairTensors:
+    """Pad id lists: tgt_in is <bos> + target, tgt_out is target + <eos>."""
+    pad, bos, eos = Vocab.pad_id, Vocab.bos_id, Vocab.eos_id
+    src, src_lengths = pad_sequences(sources, pad)
+    tgt_in, tgt_lengths = pad_sequences([[bos, *t] for t in targets], pad)
+    tgt_out, _ = pad_sequences([[*t, eos] for t in targets], pad)
+    return PairTensors(src, src_lengths, tgt_in, tgt_out, tgt_lengths)
+
+
+@dataclass
+class Translation:
+    """What the model made of one input line: text, and for display the tokens and
+    attention (one row per output token plus <eos>, columns in source order)."""
+
+    source: str
+    text: str
+    source_tokens: list[str]
+    output_tokens: list[str]
+    score: float | None
+    attention: list[list[float]] | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "input": self.source,
+                "output": self.text,
+                "score": self.score,
+                "source_tokens": self.source_tokens,
+                "output_tokens": self.output_tokens,
+                "attention": self.attention,
+            },
+            ensure_ascii=False,
+        )
+
+
+# ---- the task ------------------------------------------------------------------------
+class Seq2SeqTask:
+    """Builds vocabulary, tensors, batches, search and scores for one seq2seq run."""
+
+    maximize = True  # monitor (set per data set below): accuracy or BLEU
+
+    def __init__(
+        self, cfg: Seq2SeqRunConfig, tokenizer: Tokenizer, vocab: Vocab
+    ) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.translation = cfg.data.dataset == "multi30k"
+        self.monitor = "val_bleu" if self.translation else "val_accuracy"
+        self.pairs: dict[str, list[Pair]] = {}
+        self.tensors: dict[str, PairTensors] = {}
+
+    @classmethod
+    def prepare(
+        cls, cfg: Seq2SeqRunConfig, data_dir: str | Path | None, run_dir: Path
+    ) -> Seq2SeqTask:
+        """Read the pairs, build tokenizer and vocabulary (saved into run_dir)."""
+        pairs = read_pairs(cfg.data, data_dir)
+        tokenizer = make_tokenizer(cfg.data, pairs["train"], run_dir)
+        task = cls(cfg, tokenizer, Vocab())
+        train = [task.tokenize(text) for pair in pairs["train"] for text in pair]
+        max_size = cfg.data.vocab_size if cfg.data.tokenizer == "word" else None
+        task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq, max_size=max_size)
+        task.vocab.save(run_dir / "vocab.json")
+        task.set_pairs(pairs)
+        return task
+
+    @classmethod
+    def load(cls, cfg: Seq2SeqRunConfig, run_dir: Path) -> Seq2SeqTask:
+        """Tokenizer and vocabulary of a trained run (no data: see load_data)."""
+        if cfg.data.tokenizer == "subword":
+            tokenizer = SubwordTokenizer.load(run_dir)
+        else:
+            tokenizer = build_tokenizer(cfg.data.tokenizer)
+        return cls(cfg, tokenizer, Vocab.load(run_dir / "vocab.json"))
+
+    def load_data(self, data_dir: str | Path | None) -> None:
+        """Read the pairs again and encode them with this run's vocabulary."""
+        self.set_pairs(read_pairs(self.cfg.data, data_dir))
+
+    def set_pairs(self, pairs: dict[str, list[Pair]]) -> None:
+        """Keep the texts (references) and their padded ids; long train pairs go."""
+        data = self.cfg.data
+        for split, items in pairs.items():
+            if data.lowercase:
+                items = [(s.lower(), t.lower()) for s, t in items]
+            sources = [self.encode_source(s) for s, _ in items]
+            targets = [self.vocab.encode(self.tokenize(t)) for _, t in items]
+            if split == "train":
+                keep = [
+                    i
+                    for i, (s, t) in enumerate(zip(sources, targets, strict=True))
+                    if 0 < len(s) <= data.max_source_length
+                    and len(t) <= data.max_target_length
+                ]
+                items = [items[i] for i in keep]
+                sources = [sources[i] for i in keep]
+                targets = [targets[i] for i in keep]
+            self.pairs[split] = items
+            self.tensors[split] = pair_tensors(sources, targets)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text)
+
+    def encode_source(self, text: str) -> list[int]:
+        ids = self.vocab.encode(self.tokenize(text))
+        return ids[::-1] if self.cfg.data.reverse_source else ids
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.tokenizer.detokenize(self.vocab.decode(ids))
+
+    @property
+    def model_sizes(self) -> dict[str, int]:
+        return {"vocab_size": len(self.vocab)}
+
+    # ---- training batches --------------------------------------------------------
+    def train_batches(self, epoch: int):
+        """Shuffled batches of the train split (seeded by train.seed and epoch)."""
+        for rows in self.batch_rows(epoch):
+            yield self.tensors["train"].batch(rows)
+
+    def batch_rows(self, epoch: int) -> list[Tensor]:
+        data, size = self.tensors["train"], self.cfg.train.batch_size
+        seed = self.cfg.train.seed + epoch
+        if self.cfg.data.bucket_by_length:
+            lengths = data.src_lengths.tolist()
+            groups = bucket_batches(lengths, size, shuffle=True, seed=seed)
+            return [torch.tensor(g) for g in groups]
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+        return list(order.split(size))
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.tensors["train"]) / self.cfg.train.batch_size)
+
+    def splits(self) -> list[str]:
+        return list(self.tensors)
+
+    # ---- evaluation --------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, split: str = "val", beam: int | None = None
+    ) -> dict[str, float]:
+        """Loss, and exact match (toy sets) or BLEU/chrF (translation) of the
+        decoded split; ``beam`` defaults to decode.beam_size."""
+        model.eval()
+        sources = [self.encode_source(s) for s, _ in self.pairs[split]]
+        hyps = self.search(model, sources, beam or self.cfg.decode.beam_size)
+        outputs = [self.detokenize(h.tokens) for h in hyps]
+        references = [t for _, t in self.pairs[split]]
+        result = {f"{split}_loss": self.loss(model, split)}
+        if not self.translation:
+            result[f"{split}_accuracy"] = metrics.accuracy(outputs, references)
+            return result
+        result[f"{split}_bleu"] = metrics.bleu(outputs, references)
+        result[f"{split}_bleu_lc"] = metrics.bleu(outputs, references, lowercase=True)
+        result[f"{split}_chrf"] = metrics.chrf(outputs, references)
+        return result
+
+    def loss(self, model: nn.Module, split: str) -> float:
+        """Teacher-forced cross-entropy per target token over the split."""
+        data, device = self.tensors[split], _device(model)
+        total, count = 0.0, 0
+        for rows in torch.arange(len(data)).split(self.cfg.data.eval_batch_size):
+            batch = data.batch(rows).to(device)
+            out = model(**batch.inputs(), targets=batch.targets)
+            total += float(out.loss) * batch.num_tokens
+            count += batch.num_tokens
+        return total / count
+
+    def search(
+        self, model: nn.Module, sources: list[list[int]], beam: int = 1
+    ) -> list[decode.Hypothesis]:
+        """Greedy (beam 1) or beam search for every id list, in batches of similar
+        length; results in the input order."""
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        found: dict[int, decode.Hypothesis] = {}
+        for start in range(0, len(order), self.cfg.data.eval_batch_size):
+            chunk = order[start : start + self.cfg.data.eval_batch_size]
+            hyps = self.search_batch(model, [sources[i] for i in chunk], beam)
+            found.update(zip(chunk, hyps, strict=True))
+        return [found[i] for i in range(len(sources))]
+
+    def search_batch(
+        self, model: nn.Module, sources: list[list[int]], beam: int
+    ) -> list[decode.Hypothesis]:
+        src, lengths = pad_sequences(sources, Vocab.pad_id)
+        device = _device(model)
+        state = model.start(src.to(device), lengths.to(device))
+        options = dict(
+            bos_id=Vocab.bos_id, eos_id=Vocab.eos_id, max_len=self.cfg.decode.max_length
+        )
+        if beam == 1:
+            return decode.greedy_search(model, state, **options)
+        length_penalty = self.cfg.decode.length_penalty
+        return decode.beam_search(
+            model, state, beam_size=beam, length_penalty=length_penalty, **options
+        )
+
+    # ---- prediction --------------------------------------------------------------
+    @torch.no_grad()
+    def translate(
+        self, model: nn.Module, lines: list[str], beam: int = 1
+    ) -> list[Translation]:
+        """The model's output for each input line (see the module docstring)."""
+        model.eval()
+        texts = [self.clean_input(line, i) for i, line in enumerate(lines, start=1)]
+        todo = [i for i, text in enumerate(texts) if text]
+        hyps = self.search(model, [self.encode_source(texts[i]) for i in todo], beam)
+        results = [Translation(line, "", [], [], None, None) for line in lines]
+        for i, hyp in zip(todo, hyps, strict=True):
+            results[i] = self.describe(lines[i], texts[i], hyp)
+        return results
+
+    def clean_input(self, line: str, number: int) -> str:
+        text = line.strip()
+        text = text.lower() if self.cfg.data.lowercase else text
+        n, limit = len(self.tokenize(text)), self.cfg.data.max_source_length
+        if n > limit:
+            raise ValueError(
+                f"input line {number} has {n} tokens; this model reads at most "
+                f"{limit} (data.max_source_length)"
+            )
+        return text
+
+    def describe(self, line: str, text: str, hyp: decode.Hypothesis) -> Translation:
+        """A Translation with tokens and attention in source (unreversed) order."""
+        output_tokens = self.vocab.decode(hyp.tokens)
+        attention = None
+        if hyp.attention is not None:
+            weights = hyp.attention.float().cpu()  # (N+1, S)
+            if self.cfg.data.reverse_source:
+                weights = weights.flip(1)
+            attention = [[round(w, 4) for w in row] for row in weights.tolist()]
+            output_tokens += [EOS] * (len(attention) - len(hyp.tokens))
+        return Translation(
+            source=line,
+            text=self.detokenize(hyp.tokens),
+            source_tokens=self.tokenize(text),
+            output_tokens=output_tokens,
+            score=round(hyp.score, 4),
+            attention=attention,
+        )
+
+    def predict(
+        self, model: nn.Module, lines: list[str], beam: int = 1, as_json: bool = False
+    ) -> list[str]:
+        """One output line per input line (JSON objects with ``as_json``)."""
+        results = self.translate(model, lines, beam)
+        return [r.to_json() if as_json else r.text for r in results]
+
+
+def make_tokenizer(
+    cfg: Seq2SeqDataConfig, train: list[Pair], run_dir: Path
+) -> Tokenizer:
+    """The configured tokenizer; a subword model is trained on both train sides."""
+    if cfg.tokenizer != "subword":
+        return build_tokenizer(cfg.tokenizer)
+    texts = [t.lower() if cfg.lowercase else t for pair in train for t in pair]
+    tok = SubwordTokenizer.train(texts, vocab_size=cfg.vocab_size)
+    tok.save(run_dir)
+    return tok
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,86 @@
+"""The seq2seq command-line contract, end to end on generated dates (seconds)."""
+
+import json
+
+import pytest
+
+from seqlab.cli import main
+
+CONFIG = """\
+task: seq2seq
+data:
+  dataset: generated_dates
+  size: 1400
+  val_size: 100
+  eval_batch_size: 500
+model:
+  kind: seq2seq
+  embedding_size: 8
+  hidden_size: 16
+  decoder: attention
+train:
+  batch_size: 32
+  lr: 0.01
+  max_steps: 20
+  eval_every: 10
+  progress: false
+decode:
+  max_length: 12
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("s2s")
+    config = tmp / "dates.yaml"
+    config.write_text(CONFIG)
+    out = tmp / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_accuracy_for_val_and_test(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("val_accuracy", "test_accuracy", "val_loss", "test_loss"):
+        assert key in summary
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_predict_writes_one_line_per_input_line(run_dir, tmp_path, capsys):
+    inputs = tmp_path / "in.txt"
+    inputs.write_text("April 3, 1996\n\n3/4/99\n")
+    assert main(["predict", str(run_dir), "--input", str(inputs), "--beam", "3"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+
+
+def test_predict_json_has_scores_and_attention(run_dir, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("May 5, 2001\n"))
+    assert main(["predict", str(run_dir), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["input"] == "May 5, 2001" and record["score"] <= 0
+    assert len(record["attention"]) == len(record["output_tokens"])
+    assert all(len(row) == 11 for row in record["attention"])
+
+
+def test_an_over_long_input_is_a_one_line_error(run_dir, tmp_path, capsys):
+    inputs = tmp_path / "long.txt"
+    inputs.write_text("1" * 500 + "\n")
+    assert main(["predict", str(run_dir), "--input", str(inputs)]) == 2
+    assert "input line 1 has 500 tokens" in capsys.readouterr().err
+
+
+def test_evaluate_with_a_beam(run_dir, capsys):
+    code = main(["evaluate", str(run_dir), "--split", "test", "--beam", "2", "--json"])
+    assert code == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"test_loss", "test_accuracy"}
+
+
+def test_plot_attention_writes_an_image(run_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "attn.png"
+    code = main(
+        ["plot-attention", str(run_dir), "--input", "May 5, 2001", "--out", str(out)]
+    )
+    assert code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
