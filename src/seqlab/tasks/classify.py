@@ -1,0 +1,331 @@
+"""Text classification as a task: labelled texts -> splits -> batches -> accuracy.
+
+Sources (give exactly one of ``data.dataset`` and ``data.path``):
+- sentence_polarity: MR (Pang & Lee 2005), 10,662 movie-review sentences, pos/neg.
+- movie_reviews: Pang & Lee 2004, 2,000 whole reviews, pos/neg.
+- path: a UTF-8 file of ``text<TAB>label`` lines (``text,label`` rows for ``.csv``):
+  an intent set, a review set in any language (the tokenizer is configurable).
+
+Splits, the same for every model and run: the examples are shuffled with a fixed seed
+(0) and cut into ``data.folds`` (10) equal folds; fold ``data.fold`` is the test set;
+of the other examples the last ``val_fraction`` are validation, the rest training.
+``data.fold=0`` is the documented fixed split; 10-fold cross-validation as in the
+literature is the ten runs ``--set data.fold=K`` for K = 0..9, averaging
+``test_accuracy``. With ``data.test_path`` that file is the test set instead.
+
+Labels are the training split's, sorted, saved as ``labels.json`` in the run
+directory; data whose labels differ from a run's is refused with the two label sets.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from seqlab.config import Section
+from seqlab.data import datasets
+from seqlab.data.batching import LabelBatch, bucket_batches, pad_sequences
+from seqlab.data.datasets import DataError
+from seqlab.data.tokenizers import Tokenizer
+from seqlab.data.vocab import Vocab
+from seqlab.models.classifier import ClassifierConfig
+from seqlab.tasks.lm import load_tokenizer, make_tokenizer
+from seqlab.train import TrainConfig
+
+SPLIT_SEED = 0  # the shuffle before the folds: fixed, so that every run splits alike
+LABELS_FILE = "labels.json"
+
+Example = tuple[list[int], int]  # token ids, label id
+
+
+class ClassifyDataConfig(Section):
+    dataset: Literal["sentence_polarity", "movie_reviews"] | None = None
+    path: str | None = None  # text<TAB>label file, instead of a named dataset
+    test_path: str | None = None  # a test file of the same format (path only)
+    folds: int = Field(10, ge=2)
+    fold: int = Field(0, ge=0)  # the test fold, 0 .. folds-1
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # of the examples outside the test
+    tokenizer: Literal["word", "char", "subword"] = "word"
+    vocab_size: int | None = Field(None, ge=5)  # words kept / subword pieces
+    min_freq: int = Field(1, ge=1)
+    lowercase: bool = False
+    max_length: int | None = Field(None, ge=1)  # longer texts keep their first tokens
+    eval_batch_size: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ClassifyDataConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of data.dataset and data.path")
+        if self.test_path is not None and self.path is None:
+            raise ValueError("data.test_path goes with data.path")
+        if self.fold >= self.folds:
+            raise ValueError(f"data.fold must be < data.folds={self.folds}")
+        if self.tokenizer == "subword" and self.vocab_size is None:
+            raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        return self
+
+
+class ClassifyRunConfig(Section):
+    task: Literal["classify"] = "classify"
+    data: ClassifyDataConfig
+    model: ClassifierConfig
+    train: TrainConfig = TrainConfig()
+
+
+# ---------------------------------------------------------------- reading and splits
+
+
+def read_splits(
+    cfg: ClassifyDataConfig, data_dir: str | Path | None
+) -> dict[str, list[tuple[str, str]]]:
+    """Split name -> (text, label) pairs; see the module docstring for the splits."""
+    if cfg.path is not None:
+        pairs = datasets.read_labelled_text(cfg.path)
+    elif cfg.dataset == "sentence_polarity":
+        pairs = datasets.read_sentence_polarity(
+            datasets.locate("sentence_polarity", data_dir, download=True)
+        )
+    else:
+        pairs = datasets.read_movie_reviews(
+            datasets.locate("movie_reviews", data_dir, download=True)
+        )
+    if cfg.test_path is not None:
+        rest, test = pairs, datasets.read_labelled_text(cfg.test_path)
+    else:
+        rest, test = split_fold(pairs, cfg.folds, cfg.fold)
+    cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
+    return {"train": rest[:cut], "val": rest[cut:], "test": test}
+
+
+def split_fold(items: list, folds: int, fold: int) -> tuple[list, list]:
+    """(the other folds, fold ``fold``) of ``items`` shuffled with SPLIT_SEED."""
+    if len(items) < folds:
+        raise DataError(f"{len(items)} examples cannot make {folds} folds")
+    order = list(range(len(items)))
+    random.Random(SPLIT_SEED).shuffle(order)
+    a, b = len(items) * fold // folds, len(items) * (fold + 1) // folds
+    rest = [items[i] for i in order[:a] + order[b:]]
+    return rest, [items[i] for i in order[a:b]]
+
+
+def save_labels(labels: list[str], path: Path) -> None:
+    payload = {"format": "seqlab.labels", "version": 1, "labels": labels}
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=0) + "\n")
+
+
+def load_labels(path: Path) -> list[str]:
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(payload, dict) or payload.get("format") != "seqlab.labels":
+        raise ValueError(f"{path}: not a seqlab labels file")
+    return list(payload["labels"])
+
+
+def check_labels(
+    found: dict[str, set[str]],
+    labels: list[str],
+    where: str,
+    run_dir: Path | None,
+    unseen_ok: bool = False,
+) -> None:
+    """DataError unless train has exactly ``labels`` and no split has another one.
+
+    ``unseen_ok`` lets the other splits hold labels that train lacks (they then count
+    as errors of the model, as CoNLL-2000's test-only I-LST does).
+    """
+    known = set(labels)
+    saved = f" (saved in {run_dir / LABELS_FILE})" if run_dir is not None else ""
+    for split, seen in found.items():
+        unseen = seen - known if split == "train" or not unseen_ok else set()
+        if unseen or (split == "train" and seen != known):
+            raise DataError(
+                f"{where}: the {split} labels {sorted(seen)} differ from the run's "
+                f"labels {labels}{saved}; a model predicts only the labels it was "
+                "trained with"
+            )
+
+
+# ---------------------------------------------------------------- the task
+
+
+class ClassifyTask:
+    """Vocabulary, labels, batches, evaluation and prediction of a classify run."""
+
+    monitor = "val_accuracy"  # what picks the best checkpoint; higher is better
+    maximize = True
+
+    def __init__(
+        self,
+        cfg: ClassifyRunConfig,
+        tokenizer: Tokenizer,
+        vocab: Vocab,
+        labels: list[str],
+    ) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.labels = labels
+        self.examples: dict[str, list[Example]] = {}
+        self.run_dir: Path | None = None  # set by load: named in label errors
+
+    @classmethod
+    def prepare(
+        cls, cfg: ClassifyRunConfig, data_dir: str | Path | None, run_dir: Path
+    ) -> ClassifyTask:
+        """Read and split the data; build tokenizer, vocabulary and labels (saved)."""
+        raw = read_splits(cfg.data, data_dir)
+        texts = [text for text, _ in raw["train"]]
+        tokenizer = make_tokenizer(cfg.data, texts, run_dir)
+        labels = sorted({label for _, label in raw["train"]})
+        check_labels(_label_sets(raw), labels, _source(cfg.data), None)
+        task = cls(cfg, tokenizer, Vocab(), labels)
+        tokens = [task.tokenize(text) for text in texts]
+        task.vocab = Vocab.build(
+            tokens,
+            min_freq=cfg.data.min_freq,
+            max_size=cfg.data.vocab_size if cfg.data.tokenizer == "word" else None,
+        )
+        task.vocab.save(run_dir / "vocab.json")
+        save_labels(labels, run_dir / LABELS_FILE)
+        task.examples = {split: task.encode(pairs) for split, pairs in raw.items()}
+        return task
+
+    @classmethod
+    def load(cls, cfg: ClassifyRunConfig, run_dir: Path) -> ClassifyTask:
+        """Tokenizer, vocabulary and labels of a trained run (no data: load_data)."""
+        vocab = Vocab.load(run_dir / "vocab.json")
+        labels = load_labels(run_dir / LABELS_FILE)
+        task = cls(cfg, load_tokenizer(cfg.data, run_dir), vocab, labels)
+        task.run_dir = run_dir
+        return task
+
+    def load_data(self, data_dir: str | Path | None) -> None:
+        """Read the data again; DataError if its labels differ from the run's."""
+        raw = read_splits(self.cfg.data, data_dir)
+        where = _source(self.cfg.data)
+        check_labels(_label_sets(raw), self.labels, where, self.run_dir)
+        self.examples = {split: self.encode(pairs) for split, pairs in raw.items()}
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens = self.tokenizer.tokenize(
+            text.lower() if self.cfg.data.lowercase else text
+        )
+        return tokens[: self.cfg.data.max_length]
+
+    def encode(self, pairs: list[tuple[str, str]]) -> list[Example]:
+        index = {label: i for i, label in enumerate(self.labels)}
+        return [
+            (self.vocab.encode(self.tokenize(text)) or [Vocab.unk_id], index[label])
+            for text, label in pairs
+        ]
+
+    @property
+    def model_sizes(self) -> dict[str, int]:
+        return {"vocab_size": len(self.vocab), "num_classes": len(self.labels)}
+
+    # ---- training and evaluation ----------------------------------------------------
+    def train_batches(self, epoch: int) -> Iterator[LabelBatch]:
+        examples = self.examples["train"]
+        for indices in self._buckets(examples, epoch):
+            yield make_batch([examples[i] for i in indices])
+
+    def steps_per_epoch(self) -> int:
+        return len(self._buckets(self.examples["train"], 0))
+
+    def _buckets(self, examples: list[Example], epoch: int) -> list[list[int]]:
+        lengths = [len(ids) for ids, _ in examples]
+        seed = self.cfg.train.seed + epoch  # the same batches when a run resumes
+        return bucket_batches(
+            lengths, self.cfg.train.batch_size, shuffle=True, seed=seed
+        )
+
+    def splits(self) -> list[str]:
+        return list(self.examples)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, float]:
+        """Mean cross-entropy and accuracy over the split."""
+        device = next(model.parameters()).device
+        examples = self.examples[split]
+        model.eval()
+        total_loss, correct = 0.0, 0
+        lengths = [len(ids) for ids, _ in examples]
+        for indices in bucket_batches(lengths, self.cfg.data.eval_batch_size):
+            batch = make_batch([examples[i] for i in indices]).to(device)
+            out = model(**batch.inputs(), targets=batch.targets)
+            total_loss += float(out.loss) * len(indices)
+            correct += int((out.logits.argmax(-1) == batch.targets).sum())
+        n = len(examples)
+        return {f"{split}_loss": total_loss / n, f"{split}_accuracy": correct / n}
+
+    # ---- seqlab predict -------------------------------------------------------------
+    @torch.no_grad()
+    def predict(
+        self, model: nn.Module, lines: list[str], beam: int = 1, as_json: bool = False
+    ) -> list[str]:
+        """``label<TAB>probability`` per line; with as_json every class's probability
+        and, for attention pooling, each token's weight."""
+        if beam != 1:
+            raise ValueError(
+                "--beam applies to seq2seq runs; a classifier has one step"
+            )
+        model.eval()
+        device = next(model.parameters()).device
+        tokens = [self._predict_tokens(line, i) for i, line in enumerate(lines, 1)]
+        out_lines = []
+        size = self.cfg.data.eval_batch_size
+        for start in range(0, len(lines), size):
+            chunk = tokens[start : start + size]
+            input, lengths = pad_sequences([self.vocab.encode(t) for t in chunk], 0)
+            out = model(input=input.to(device), lengths=lengths.to(device))
+            probs = torch.softmax(out.logits, dim=-1).cpu()  # (B, C)
+            weights = None if out.attention is None else out.attention.cpu()
+            for b, toks in enumerate(chunk):
+                attention = None if weights is None else weights[b, : len(toks)]
+                out_lines.append(self._format(toks, probs[b], attention, as_json))
+        return out_lines
+
+    def _predict_tokens(self, line: str, lineno: int) -> list[str]:
+        tokens = self.tokenize(line)
+        if not tokens:
+            raise ValueError(f"input line {lineno} has no tokens to classify")
+        return tokens
+
+    def _format(self, tokens, probs, attention, as_json: bool) -> str:
+        best = int(probs.argmax())
+        if not as_json:
+            return f"{self.labels[best]}\t{float(probs[best]):.4f}"
+        record = {
+            "label": self.labels[best],
+            "probability": round(float(probs[best]), 6),
+            "probabilities": {
+                label: round(float(p), 6)
+                for label, p in zip(self.labels, probs, strict=True)
+            },
+            "tokens": tokens,
+        }
+        if attention is not None:
+            record["attention"] = [round(float(w), 6) for w in attention]
+        return json.dumps(record, ensure_ascii=False)
+
+
+def make_batch(examples: list[Example]) -> LabelBatch:
+    input, lengths = pad_sequences([ids for ids, _ in examples], Vocab.pad_id)
+    target = torch.tensor([label for _, label in examples], dtype=torch.long)
+    return LabelBatch(input, lengths, target, int(lengths.sum()))
+
+
+def _label_sets(raw: dict[str, list[tuple[str, str]]]) -> dict[str, set[str]]:
+    return {split: {label for _, label in pairs} for split, pairs in raw.items()}
+
+
+def _source(cfg: ClassifyDataConfig) -> str:
+    if cfg.path is None:
+        return f"data set {cfg.dataset}"
+    return cfg.path + (f" + {cfg.test_path}" if cfg.test_path else "")
