@@ -411,7 +411,7 @@ def _check_torch_match(layer: _Recurrent, module: nn.RNNBase) -> None:
         )
 
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
 
 
 def make_recurrent(
@@ -449,4 +449,9 @@ def make_recurrent(
         return LSTM(input_size, hidden_size, peephole=peephole, **common)
     if cell == "gru":
         return GRU(input_size, hidden_size, **common)
+    if cell in ("mingru", "minlstm"):
+        from seqlab import minrnn  # minrnn builds on this module: import it late
+
+        layer = minrnn.MinGRU if cell == "mingru" else minrnn.MinLSTM
+        return layer(input_size, hidden_size, **common)
     raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")

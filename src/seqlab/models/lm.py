@@ -26,7 +26,7 @@ from seqlab.layers import State, make_recurrent
 
 class RNNLMConfig(Section):
     kind: Literal["rnn_lm"] = "rnn_lm"
-    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
     activation: Literal["tanh", "relu", "sigmoid"] = "tanh"  # cell: rnn only
     peephole: bool = False  # cell: lstm only
     embedding_size: int = Field(128, ge=1)
