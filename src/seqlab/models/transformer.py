@@ -52,6 +52,11 @@ class MultiHeadAttention(nn.Module):
         B, T, D = x.shape
         return x.view(B, T, self.num_heads, D // self.num_heads).transpose(1, 2)
 
+    def project_kv(self, memory: Tensor) -> KVCache:
+        """Keys and values of ``memory`` (B, S, D), once for cross-attention."""
+        k, v = self.kv(memory).chunk(2, dim=-1)
+        return KVCache(self.split_heads(k), self.split_heads(v))  # (B, nh, S, hs)
+
     def forward(
         self,
         x: Tensor,
@@ -59,27 +64,49 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None = None,
         causal: bool = False,
         cache: KVCache | None = None,
-    ) -> tuple[Tensor, KVCache | None]:
+        static_kv: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, KVCache | None, Tensor | None]:
+        """Also returns the attention weights (B, nh, T, S) when ``need_weights``."""
         B, T, D = x.shape
         q = self.split_heads(self.q(x))  # (B, nh, T, hs)
-        k, v = self.kv(x if memory is None else memory).chunk(2, dim=-1)
-        k, v = self.split_heads(k), self.split_heads(v)  # (B, nh, S, hs)
+        if static_kv is None:
+            k, v = self.project_kv(x if memory is None else memory)
+        else:
+            k, v = static_kv
         if cache is not None:
             k = torch.cat([cache.keys, k], dim=2)
             v = torch.cat([cache.values, v], dim=2)
             cache = KVCache(k, v)
         # a single new query attends to the whole cache: no causal mask needed
         is_causal = causal and T > 1
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            is_causal=is_causal,
-            dropout_p=self.dropout if self.training else 0.0,
-        )  # (B, nh, T, hs)
+        weights = None
+        if need_weights:
+            y, weights = attend_with_weights(q, k, v, mask, is_causal)
+        else:
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask,
+                is_causal=is_causal,
+                dropout_p=self.dropout if self.training else 0.0,
+            )  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, D)
-        return self.out(y), cache
+        return self.out(y), cache, weights
+
+
+def attend_with_weights(q, k, v, mask, causal: bool) -> tuple[Tensor, Tensor]:
+    """softmax(q k^T / sqrt(hs)) v written out, to return the weights (B, nh, T, S)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, nh, T, S)
+    if causal:
+        T, S = scores.shape[-2:]
+        allowed = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
 
 
 class FeedForward(nn.Sequential):
@@ -116,7 +143,7 @@ class DecoderOnlyBlock(nn.Module):
         self, x: Tensor, cache: KVCache | None
     ) -> tuple[Tensor, KVCache | None]:
         h = self.norm1(x) if self.pre_norm else x
-        a, cache = self.attn(h, causal=True, cache=cache)
+        a, cache, _ = self.attn(h, causal=True, cache=cache)
         x = x + self.drop(a)
         if not self.pre_norm:
             x = self.norm1(x)
@@ -247,3 +274,225 @@ class TransformerLM(nn.Module):
         """Log-probabilities (B, V) of the token after ``tokens`` (B,)."""
         logits, state = self.run(tokens.unsqueeze(1), state)
         return torch.log_softmax(logits[:, -1], dim=-1), state
+
+
+# ---- the encoder-decoder Transformer -------------------------------------------------
+class Sublayer(nn.Module):
+    """x + dropout(f(x)) with LayerNorm before f (pre-norm) or after the sum (post)."""
+
+    def __init__(self, d_model: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.pre_norm = pre_norm
+
+    def forward(self, x: Tensor, f) -> tuple:
+        """Returns (new x, *whatever else f returned)."""
+        out = f(self.norm(x) if self.pre_norm else x)
+        y, *rest = out if isinstance(out, tuple) else (out,)
+        x = x + self.drop(y)
+        return (x if self.pre_norm else self.norm(x), *rest)
+
+
+class EncoderBlock(nn.Module):
+    """Self-attention over the source (padding masked) + feed-forward."""
+
+    def __init__(self, d_model, num_heads, d_ff, dropout, pre_norm) -> None:
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.sub1 = Sublayer(d_model, dropout, pre_norm)
+        self.sub2 = Sublayer(d_model, dropout, pre_norm)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        x, _, _ = self.sub1(x, lambda h: self.attn(h, mask=mask))
+        return self.sub2(x, self.ff)[0]
+
+
+class DecoderBlock(nn.Module):
+    """Causal self-attention (cached) + attention over the encoder + feed-forward."""
+
+    def __init__(self, d_model, num_heads, d_ff, dropout, pre_norm) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.sub1 = Sublayer(d_model, dropout, pre_norm)
+        self.sub2 = Sublayer(d_model, dropout, pre_norm)
+        self.sub3 = Sublayer(d_model, dropout, pre_norm)
+
+    def forward(self, x, memory_kv, src_mask, cache=None, need_weights=False):
+        """Returns (x, new self-attention cache, cross-attention weights or None)."""
+        x, cache, _ = self.sub1(
+            x, lambda h: self.self_attn(h, causal=True, cache=cache)
+        )
+        x, _, weights = self.sub2(
+            x,
+            lambda h: self.cross_attn(
+                h, mask=src_mask, static_kv=memory_kv, need_weights=need_weights
+            ),
+        )
+        return self.sub3(x, self.ff)[0], cache, weights
+
+
+class TransformerConfig(Section):
+    kind: Literal["transformer"] = "transformer"
+    d_model: int = Field(256, ge=1)
+    num_heads: int = Field(8, ge=1)
+    encoder_layers: int = Field(3, ge=1)
+    decoder_layers: int = Field(3, ge=1)
+    d_ff: int = Field(512, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    norm: Literal["pre", "post"] = "pre"
+    share_embeddings: bool = True  # one embedding for source and target tokens
+    tie_output: bool = True  # output layer = target embedding (transposed)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    max_len: int = Field(512, ge=1)  # longest source or target, in tokens
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TransformerConfig:
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"d_model must be divisible by num_heads, got {self.d_model} and "
+                f"{self.num_heads}"
+            )
+        return self
+
+
+class TransformerDecoderState(NamedTuple):
+    """Batch-first decoding state: memory_kv, per decoder layer the cross-attention
+    keys and values of the encoded source (B, nh, S, hs); src_mask (B, 1, 1, S); the
+    self-attention caches per layer; attention (B, S): the last layer's
+    cross-attention weights of the step just taken, averaged over heads."""
+
+    memory_kv: tuple[KVCache, ...]
+    src_mask: Tensor
+    caches: tuple[KVCache, ...]
+    attention: Tensor | None = None
+
+
+class Transformer(nn.Module):
+    """Encoder-decoder Transformer with seqlab's seq2seq interface.
+
+    Inputs: src (B, S), src_lengths (B,), tgt_in (B, T) = <bos> y_1 .., optional
+    targets (B, T) padded with <pad> = 0 (ignored by the loss, label-smoothed while
+    training). Outputs: Seq2SeqOutput(logits (B, T, V), loss, attention=None).
+    Decoding goes through ``start``/``step`` with KV caches, so seqlab.decode's greedy
+    and beam search serve it unchanged.
+    """
+
+    def __init__(self, cfg: TransformerConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.d_model
+        self.src_embedding = nn.Embedding(vocab_size, D)
+        self.tgt_embedding = (
+            self.src_embedding if cfg.share_embeddings else nn.Embedding(vocab_size, D)
+        )
+        nn.init.normal_(self.src_embedding.weight, std=D**-0.5)
+        nn.init.normal_(self.tgt_embedding.weight, std=D**-0.5)
+        self.register_buffer(
+            "positions", sinusoidal_positions(cfg.max_len, D), persistent=False
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        pre = cfg.norm == "pre"
+        args = (D, cfg.num_heads, cfg.d_ff, cfg.dropout, pre)
+        self.encoder = nn.ModuleList(
+            EncoderBlock(*args) for _ in range(cfg.encoder_layers)
+        )
+        self.decoder = nn.ModuleList(
+            DecoderBlock(*args) for _ in range(cfg.decoder_layers)
+        )
+        self.encoder_norm = nn.LayerNorm(D) if pre else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(D) if pre else nn.Identity()
+        self.output = nn.Linear(D, vocab_size)
+        if cfg.tie_output:
+            self.output.weight = self.tgt_embedding.weight
+
+    def embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int = 0) -> Tensor:
+        T = tokens.shape[1]
+        if offset + T > self.cfg.max_len:
+            raise ValueError(
+                f"sequence of {offset + T} tokens is longer than model.max_len="
+                f"{self.cfg.max_len}"
+            )
+        x = embedding(tokens) * math.sqrt(self.cfg.d_model)
+        return self.drop(x + self.positions[offset : offset + T])  # (B, T, D)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """memory (B, S, D) and the key mask (B, 1, 1, S), True at real tokens."""
+        S = src.shape[1]
+        lengths = src_lengths.to(src.device)
+        mask = (torch.arange(S, device=src.device) < lengths[:, None])[:, None, None]
+        x = self.embed(self.src_embedding, src)
+        for block in self.encoder:
+            x = block(x, mask)
+        return self.encoder_norm(x), mask
+
+    def decode(self, tgt_in: Tensor, state: TransformerDecoderState, weights=False):
+        """Teacher-forced decoder pass: (hidden (B, T, D), cross-attention maps)."""
+        x = self.embed(self.tgt_embedding, tgt_in)
+        maps = []
+        for block, kv in zip(self.decoder, state.memory_kv, strict=True):
+            x, _, w = block(x, kv, state.src_mask, need_weights=weights)
+            maps.append(w)
+        return self.decoder_norm(x), maps
+
+    def forward(
+        self,
+        src: Tensor,
+        src_lengths: Tensor,
+        tgt_in: Tensor,
+        targets: Tensor | None = None,
+    ):
+        from seqlab.models.seq2seq import Seq2SeqOutput
+
+        hidden, _ = self.decode(tgt_in, self.start(src, src_lengths))
+        logits = self.output(hidden)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            smoothing = self.cfg.label_smoothing if self.training else 0.0
+            loss = F.cross_entropy(
+                logits.flatten(0, 1),
+                targets.flatten(),
+                ignore_index=0,
+                label_smoothing=smoothing,
+            )
+        return Seq2SeqOutput(logits, loss, None)
+
+    # ---- the decoding protocol of seqlab.decode ----------------------------------
+    def start(self, src: Tensor, src_lengths: Tensor) -> TransformerDecoderState:
+        """Encode the source; empty self-attention caches."""
+        memory, mask = self.encode(src, src_lengths)
+        B, hs = src.shape[0], self.cfg.d_model // self.cfg.num_heads
+        empty = memory.new_zeros(B, self.cfg.num_heads, 0, hs)
+        return TransformerDecoderState(
+            memory_kv=tuple(b.cross_attn.project_kv(memory) for b in self.decoder),
+            src_mask=mask,
+            caches=tuple(KVCache(empty, empty) for _ in self.decoder),
+        )
+
+    def step(
+        self, tokens: Tensor, state: TransformerDecoderState
+    ) -> tuple[Tensor, TransformerDecoderState]:
+        """Log-probabilities (B, V) of the token after ``tokens`` (B,)."""
+        offset = state.caches[0].keys.shape[2]
+        x = self.embed(self.tgt_embedding, tokens.unsqueeze(1), offset)
+        caches, last = [], len(self.decoder) - 1
+        for i, block in enumerate(self.decoder):
+            x, cache, weights = block(
+                x, state.memory_kv[i], state.src_mask, state.caches[i], i == last
+            )
+            caches.append(cache)
+        log_probs = torch.log_softmax(self.output(self.decoder_norm(x))[:, -1], dim=-1)
+        attention = weights[:, :, -1].mean(1)  # (B, S), averaged over heads
+        return log_probs, state._replace(caches=tuple(caches), attention=attention)
+
+    @torch.no_grad()
+    def cross_attention(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
+    ) -> Tensor:
+        """Cross-attention weights of every decoder layer and head under teacher
+        forcing: (L, B, nh, T, S), for heat maps."""
+        _, maps = self.decode(tgt_in, self.start(src, src_lengths), weights=True)
+        return torch.stack(maps)
