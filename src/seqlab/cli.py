@@ -445,7 +445,9 @@ def run_experiment_cmd(args) -> int:
 
 def add_plot_attention(commands) -> None:
     p = commands.add_parser(
-        "plot-attention", help="heat map of a seq2seq model's attention on one input"
+        "plot-attention",
+        help="heat map of a seq2seq model's attention on one input (a Transformer: "
+        "cross-attention of every layer and head)",
     )
     p.add_argument("run_dir")
     p.add_argument("--input", required=True, help="the source text")
@@ -462,18 +464,26 @@ def run_plot_attention(args) -> int:
         raise ValueError(f"{args.run_dir} is a {loaded.cfg.task!r} run, not seq2seq")
     result = loaded.task.translate(loaded.model, [args.input], beam=args.beam)[0]
     if result.attention is None:
+        decoder = getattr(loaded.cfg.model, "decoder", "?")
         raise ValueError(
             f"{args.run_dir} has no attention to draw "
-            f"(decoder {loaded.cfg.model.decoder!r}, or an empty input)"
+            f"(decoder {decoder!r}, or an empty input)"
         )
+    maps = loaded.task.attention_maps(loaded.model, result)
+    title = f"{result.source} -> {result.text}"
     try:
-        plots.attention_heatmap(
-            result.source_tokens,
-            result.output_tokens,
-            result.attention,
-            args.out,
-            title=f"{result.source} -> {result.text}",
-        )
+        if maps is None:  # one map: the RNN decoder's attention
+            plots.attention_heatmap(
+                result.source_tokens,
+                result.output_tokens,
+                result.attention,
+                args.out,
+                title=title,
+            )
+        else:  # a Transformer: every layer and head
+            plots.attention_grid(
+                result.source_tokens, result.output_tokens, maps, args.out, title
+            )
     except ImportError as err:
         print(f"seqlab plot-attention: error: {err}", file=sys.stderr)
         return 2

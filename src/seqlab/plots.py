@@ -48,6 +48,46 @@ def attention_heatmap(
     return path
 
 
+def attention_grid(
+    source_tokens: Sequence[str],
+    output_tokens: Sequence[str],
+    maps,
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Draw a Transformer's cross-attention, one heat map per layer (rows) and head
+    (columns): ``maps`` is (layers, heads, output tokens, source tokens)."""
+    maps = maps.numpy() if hasattr(maps, "numpy") else maps  # a tensor, or an array
+    layers, heads, T, S = maps.shape
+    if len(output_tokens) != T or len(source_tokens) != S:
+        raise ValueError(
+            f"maps must be (layers, heads, {len(output_tokens)} output tokens, "
+            f"{len(source_tokens)} source tokens), got {tuple(maps.shape)}"
+        )
+    plt = _pyplot()
+    cell_w, cell_h = max(2.0, 0.25 * S + 0.8), max(1.8, 0.25 * T + 0.8)
+    fig, axes = plt.subplots(
+        layers, heads, figsize=(cell_w * heads, cell_h * layers), squeeze=False
+    )
+    xs, ys = [_label(t) for t in source_tokens], [_label(t) for t in output_tokens]
+    for layer in range(layers):
+        for head in range(heads):
+            ax = axes[layer][head]
+            ax.imshow(
+                maps[layer, head], cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto"
+            )
+            ax.set_xticks(range(S), xs, fontsize=6)
+            ax.set_yticks(range(T), ys, fontsize=6)
+            ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _label(token: str) -> str:
     """Spaces and sentencepiece's ▁ made visible on an axis."""
     return token.replace("▁", "_") if token.strip() else "␣"

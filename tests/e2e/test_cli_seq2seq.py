@@ -84,3 +84,63 @@ def test_plot_attention_writes_an_image(run_dir, tmp_path):
     )
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+TRANSFORMER = CONFIG.replace(
+    """model:
+  kind: seq2seq
+  embedding_size: 8
+  hidden_size: 16
+  decoder: attention
+""",
+    """model:
+  kind: transformer
+  d_model: 16
+  num_heads: 2
+  encoder_layers: 1
+  decoder_layers: 2
+  d_ff: 32
+  max_len: 64
+""",
+)
+
+
+@pytest.fixture(scope="module")
+def transformer_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("s2s-tf")
+    config = tmp / "dates.yaml"
+    config.write_text(TRANSFORMER)
+    out = tmp / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    return out
+
+
+def test_the_transformer_goes_through_the_same_commands(transformer_run, capsys):
+    summary = json.loads((transformer_run / "summary.json").read_text())
+    assert {"val_accuracy", "test_accuracy"} <= set(summary)
+    code = main(["evaluate", str(transformer_run), "--split", "val", "--beam", "3"])
+    assert code == 0
+    capsys.readouterr()
+    monkey_in = __import__("io").StringIO("May 5, 2001\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdin", monkey_in)
+        assert main(["predict", str(transformer_run), "--json", "--beam", "2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["attention"]) == len(record["output_tokens"])
+    assert all(len(row) == 11 for row in record["attention"])
+
+
+def test_transformer_attention_maps_every_layer_and_head(transformer_run, tmp_path):
+    from seqlab import run
+
+    loaded = run.load_run(transformer_run)
+    result = loaded.task.translate(loaded.model, ["May 5, 2001"])[0]
+    maps = loaded.task.attention_maps(loaded.model, result)
+    T, S = len(result.output_tokens), len(result.source_tokens)
+    assert maps.shape == (2, 2, T, S)  # layers, heads, output, source
+    assert maps.sum(-1).sub(1).abs().max() < 1e-5
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "grid.png"
+    args = ["plot-attention", str(transformer_run), "--input", "May 5, 2001"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -40,10 +40,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from torch import Tensor, nn
 
 from seqlab import decode, metrics
@@ -53,6 +53,7 @@ from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
 from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
+from seqlab.models.transformer import TransformerConfig
 from seqlab.train import TrainConfig
 
 Pair = tuple[str, str]
@@ -94,10 +95,21 @@ class DecodeConfig(Section):
     max_length: int = Field(100, ge=1)  # output tokens, <eos> included
 
 
+def _model_kind(value: Any) -> str:
+    """model.kind: seq2seq (recurrent, the default) or transformer."""
+    if isinstance(value, dict):
+        return value.get("kind", "seq2seq")
+    return getattr(value, "kind", "seq2seq")
+
+
 class Seq2SeqRunConfig(Section):
     task: Literal["seq2seq"] = "seq2seq"
     data: Seq2SeqDataConfig
-    model: Seq2SeqConfig
+    model: Annotated[
+        Annotated[Seq2SeqConfig, Tag("seq2seq")]
+        | Annotated[TransformerConfig, Tag("transformer")],
+        Discriminator(_model_kind),
+    ]
     train: TrainConfig = TrainConfig()
     decode: DecodeConfig = DecodeConfig()
 
@@ -416,6 +428,26 @@ class Seq2SeqTask:
             score=round(hyp.score, 4),
             attention=attention,
         )
+
+    @torch.no_grad()
+    def attention_maps(self, model: nn.Module, result: Translation) -> Tensor | None:
+        """Cross-attention of every layer and head, (L, nh, N + 1, S) in source
+        order, of a Transformer reading ``result``'s input and its own output
+        (teacher-forced); None for a model without them (the RNN seq2seq)."""
+        if not hasattr(model, "cross_attention") or not result.output_tokens:
+            return None
+        device = _device(model)
+        src = torch.tensor([self.encode_source(self.clean_input(result.source, 1))])
+        tokens = self.vocab.encode(result.output_tokens[:-1])  # <eos> row dropped
+        tgt_in = torch.tensor([[Vocab.bos_id, *tokens]])
+        maps = (
+            model.cross_attention(
+                src.to(device), torch.tensor([src.shape[1]]), tgt_in.to(device)
+            )[:, 0]
+            .float()
+            .cpu()
+        )  # (L, nh, N + 1, S)
+        return maps.flip(-1) if self.cfg.data.reverse_source else maps
 
     def predict(
         self, model: nn.Module, lines: list[str], beam: int = 1, as_json: bool = False

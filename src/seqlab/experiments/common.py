@@ -1,0 +1,163 @@
+"""What every experiment shares: its description, context, outputs and report.
+
+An experiment is a function ``run(ctx) -> results`` returning a JSON-able dict::
+
+    {"setup": "what was run", "tables": [{"title", "columns", "rows"}],
+     "plots": ["file.png", ...], "reading": "one paragraph",
+     "held": True | False | None,
+     ...any raw data (curves, per-seed values)}
+
+:func:`run_experiment` adds the facts of the run (name, claim, mode, seeds, hardware,
+run time) and writes ``results.json``, the plots and ``report.md``. The report is
+rendered from the results alone (:func:`render_report`), so it cannot state a figure
+that ``results.json`` does not hold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+HELD = {True: "held", False: "did not hold", None: "inconclusive"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    claim: str  # the articles' claim it tests
+    run: Callable[[Context], dict[str, Any]]
+    minutes_full: float  # expected run time on 2 CPU cores
+    minutes_quick: float
+
+
+@dataclass
+class Context:
+    out_dir: Path
+    quick: bool = False
+    seeds: int = 1
+    log: Callable[[str], None] = print
+    plots: list[str] = field(default_factory=list)
+
+    def plot_path(self, name: str) -> Path:
+        """Where to save plot ``name`` (a .png); it is listed in the report."""
+        self.plots.append(name)
+        return self.out_dir / name
+
+
+def run_experiment(
+    exp: Experiment,
+    out_dir: str | Path,
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run ``exp``, write results.json, report.md and its plots into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seeds = seeds or (1 if quick else 3)
+    minutes = exp.minutes_quick if quick else exp.minutes_full
+    log(
+        f"{exp.name}: expected run time about {minutes:g} min on 2 CPU cores "
+        f"({'quick' if quick else 'full'} run, {seeds} seed(s))"
+    )
+    ctx = Context(out_dir, quick, seeds, log)
+    start = time.perf_counter()
+    results = exp.run(ctx)
+    results.update(
+        name=exp.name,
+        claim=exp.claim,
+        mode="quick" if quick else "full",
+        seeds=seeds,
+        hardware=hardware(),
+        run_seconds=round(time.perf_counter() - start, 1),
+        command=f"seqlab experiment {exp.name}{' --quick' if quick else ''} "
+        f"--seeds {seeds}",
+        plots=ctx.plots,
+    )
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out_dir / "report.md").write_text(render_report(results), encoding="utf-8")
+    return results
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    cpu = platform.processor() or platform.machine()
+    return f"CPU ({cpu}), {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def render_report(results: dict[str, Any]) -> str:
+    """report.md from results.json's content alone."""
+    lines = [
+        f"# Experiment `{results['name']}`",
+        "",
+        f"**Claim** (from the articles): {results['claim']}",
+        "",
+        f"**Result:** the claim {HELD[results.get('held')]} in this run.",
+        "",
+        "## What was run",
+        "",
+        results["setup"],
+        "",
+        f"Command: `{results['command']}`; {results['mode']} run, "
+        f"{results['seeds']} seed(s), {results['run_seconds']} s "
+        f"on {results['hardware']}.",
+        "",
+        "## Figures",
+        "",
+    ]
+    for table in results.get("tables", []):
+        lines += [f"**{table['title']}**", "", *markdown_table(table), ""]
+    lines += [f"![{p}]({p})" for p in results.get("plots", [])]
+    lines += ["", "## Reading", "", results["reading"], ""]
+    return "\n".join(lines)
+
+
+def markdown_table(table: dict[str, Any]) -> list[str]:
+    columns = table["columns"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
+    return lines
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Mean and standard deviation over seeds (std 0 for one seed)."""
+    values = [float(v) for v in values]
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std}
+
+
+def fmt(stats: dict[str, float], digits: int = 3) -> str:
+    """'mean ± std' as the report prints it."""
+    mean = stats["mean"]
+    if not math.isfinite(mean):
+        return "diverged"
+    return f"{mean:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
+def save_figure(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no screen needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
