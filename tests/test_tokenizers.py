@@ -124,3 +124,52 @@ def test_build_tokenizer_unknown_kind_lists_choices():
 def test_build_tokenizer_bad_kwargs():
     with pytest.raises(ValueError, match="'char'"):
         build_tokenizer("char", lowercase=True)
+
+
+# ---------------------------------------------------------------- Chinese
+
+MIXED = "我用Python 3.11写了100行代码，iPhone 15 Pro很贵！ Hello, world  ok\n第2行"
+
+
+@given(st.text())
+def test_zh_char_round_trip(text):
+    tok = build_tokenizer("zh_char")
+    assert tok.detokenize(tok.tokenize(text)) == text
+
+
+def test_zh_char_splits_han_and_keeps_latin_words_and_numbers():
+    tokens = build_tokenizer("zh_char").tokenize(MIXED)
+    assert tokens[:8] == ["我", "用", "Python", "3", ".", "11", "写", "了"]
+    assert "iPhone" in tokens and "100" in tokens and "Pro" in tokens
+    assert " " not in tokens[: tokens.index("！")]  # spaces between words are implied
+    assert "  " in tokens  # other whitespace stays a token
+    assert build_tokenizer("zh_char").detokenize(tokens) == MIXED
+
+
+def test_zh_word_round_trips_mixed_text():
+    pytest.importorskip("rjieba")
+    tok = build_tokenizer("zh_word")
+    tokens = tok.tokenize(MIXED)
+    assert "代码" in tokens and "Python" in tokens and "100" in tokens
+    assert tok.detokenize(tokens) == MIXED
+
+
+@pytest.mark.parametrize("kind", ["zh_char", "zh_word"])
+def test_traditional_and_simplified_encode_identically(kind):
+    pytest.importorskip("opencc")
+    if kind == "zh_word":
+        pytest.importorskip("rjieba")
+    traditional, simplified = "我們來試試這個電腦軟體。", "我们来试试这个电脑软体。"
+    tok = build_tokenizer(kind, opencc="t2s")
+    vocab = Vocab.build([tok.tokenize(simplified)])
+    assert tok.tokenize(traditional) == tok.tokenize(simplified)
+    assert vocab.encode(tok.tokenize(traditional)) == vocab.encode(
+        tok.tokenize(simplified)
+    )
+    plain = build_tokenizer(kind)
+    assert plain.tokenize(traditional) != plain.tokenize(simplified)
+
+
+def test_unknown_opencc_conversion_is_named():
+    with pytest.raises(ValueError, match="s2t"):
+        build_tokenizer("zh_char", opencc="s2t")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -433,6 +434,8 @@ class Trainer:
                 unit="step",
                 dynamic_ncols=True,
                 leave=True,
+                # a log file gets a line every 30 s, a terminal ten updates a second
+                mininterval=0.1 if sys.stderr.isatty() else 30,
             )
 
     def _close_logs(self) -> None:

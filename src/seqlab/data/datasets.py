@@ -14,6 +14,7 @@ import csv
 import gzip
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import urllib.error
@@ -57,6 +58,11 @@ _DLS2 = (
 _M30K = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw"
 _M30K_NOTE = "Multi30k task 1 raw captions, https://github.com/multi30k/dataset"
 _NLTK_NOTE = "nltk_data corpus, https://github.com/nltk/nltk_data (see its README)"
+_CROSSWOZ = "https://raw.githubusercontent.com/thu-coai/CrossWOZ/master/data/crosswoz"
+_CROSSWOZ_NOTE = (
+    "CrossWOZ (Zhu et al. 2020, TACL), https://github.com/thu-coai/CrossWOZ "
+    "(Apache-2.0); 500 dialogues"
+)
 
 DATASETS: dict[str, DatasetSpec] = {
     "tinyshakespeare": DatasetSpec(
@@ -174,6 +180,20 @@ DATASETS: dict[str, DatasetSpec] = {
         f"{_NLTK}/treebank.zip",
         "9da92d76c3666cfb6cddeaed0f7e86b344cce0f0928a286d439e555f19c37399",
         f"10% Penn Treebank sample (3,914 WSJ sentences); {_NLTK_NOTE}",
+    ),
+    "crosswoz.val": DatasetSpec(
+        "crosswoz.val",
+        "zh/crosswoz/val.json.zip",
+        f"{_CROSSWOZ}/val.json.zip",
+        "b2b717990f6f0a1c98daaf5dc465e61d42f7de69c0d31e88e674275b1f34c94c",
+        _CROSSWOZ_NOTE,
+    ),
+    "crosswoz.test": DatasetSpec(
+        "crosswoz.test",
+        "zh/crosswoz/test.json.zip",
+        f"{_CROSSWOZ}/test.json.zip",
+        "e57703894995211bba8638f130dc7df81e8992b71f3c05c10022ad23d6ca5310",
+        _CROSSWOZ_NOTE,
     ),
 }
 
@@ -521,6 +541,79 @@ def _labelled_row(fields: list[str], path: str | Path, lineno: int) -> tuple[str
             f"got {len(fields)} field(s): {sep.join(fields)[:60]!r}"
         )
     return fields[0].strip(), fields[1].strip()
+
+
+# ---------------------------------------------------------------- dialogues
+
+CrossWOZAct = tuple[str, str, str, str]  # intent, domain, slot, value
+CrossWOZTurn = tuple[str, str, list[CrossWOZAct]]  # role (usr/sys), text, acts
+CROSSWOZ_GENERAL = "general"  # the domain label of a turn with General acts only
+
+
+def read_crosswoz(zip_path: str | Path) -> dict[str, list[CrossWOZTurn]]:
+    """Dialogue id -> turns ``(role, utterance, dialogue acts)`` of a CrossWOZ zip.
+
+    The zip (``train``/``val``/``test.json.zip`` upstream) holds one JSON object:
+    id -> {``messages``: [{``role``: usr|sys, ``content``, ``dialog_act``: [[intent,
+    domain, slot, value], ...]}, ...], ...}; the other keys (goals, states) are not
+    read. DataError naming the file and the line and column for invalid JSON, and
+    the dialogue and message for a message without these fields.
+    """
+    with _open_zip(zip_path) as archive:
+        members = [n for n in archive.namelist() if n.endswith(".json")]
+        if len(members) != 1:
+            raise DataError(f"{zip_path}: expected one .json member, got {members}")
+        where = f"{zip_path}!{members[0]}"
+        text = _decode(archive.read(members[0]), where)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+    if not isinstance(data, dict) or not data:
+        raise DataError(f"{where}: expected a non-empty object of id -> dialogue")
+    return {
+        str(key): _crosswoz_turns(value, f"{where}: dialogue {key!r}")
+        for key, value in data.items()
+    }
+
+
+def _crosswoz_turns(dialogue: object, where: str) -> list[CrossWOZTurn]:
+    messages = dialogue.get("messages") if isinstance(dialogue, dict) else None
+    if not isinstance(messages, list):
+        raise DataError(f"{where}: no 'messages' list")
+    turns = []
+    for i, message in enumerate(messages):
+        try:
+            role, text = message["role"], message["content"]
+            acts = [tuple(str(x) for x in act) for act in message["dialog_act"]]
+        except (KeyError, TypeError) as e:
+            raise DataError(
+                f"{where}, message {i}: expected role, content and dialog_act ({e})"
+            ) from None
+        if role not in ("usr", "sys") or not isinstance(text, str):
+            raise DataError(f"{where}, message {i}: role {role!r} is not usr or sys")
+        if any(len(act) != 4 for act in acts):
+            raise DataError(
+                f"{where}, message {i}: a dialog_act is not [intent, domain, slot, "
+                f"value]: {message['dialog_act']}"
+            )
+        turns.append((role, text, acts))
+    return turns
+
+
+def crosswoz_domain(acts: list[CrossWOZAct]) -> str:
+    """The domain a user turn is about (景点 餐馆 酒店 地铁 出租, or "general").
+
+    "general" when all its acts are General (greet, thank, bye). Of the 182 turns
+    (2%) whose acts name two domains ("天安门广场周边的酒店里，我想找一家..."), the
+    one the user selects in (a Select act) wins, else the domain named by the most
+    acts, the first named on ties.
+    """
+    domains = [domain for intent, domain, _, _ in acts if intent != "General"]
+    if not domains:
+        return CROSSWOZ_GENERAL
+    selected = [domain for intent, domain, _, _ in acts if intent == "Select"]
+    return selected[0] if selected else max(domains, key=domains.count)
 
 
 # ---------------------------------------------------------------- CoNLL columns

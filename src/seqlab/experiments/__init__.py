@@ -6,24 +6,16 @@
 
 from __future__ import annotations
 
-from seqlab.experiments import activations, long_memory
+from seqlab.experiments import activations, long_memory, reverse_peeky
 from seqlab.experiments.common import Experiment, run_experiment
 
 EXPERIMENTS: dict[str, Experiment] = {
-    "activations": Experiment(
-        "activations",
-        activations.CLAIM,
-        activations.run,
-        minutes_full=8,
-        minutes_quick=1,
-    ),
-    "long-memory": Experiment(
-        "long-memory",
-        long_memory.CLAIM,
-        long_memory.run,
-        minutes_full=20,
-        minutes_quick=1,
-    ),
+    exp.name: exp
+    for exp in (
+        Experiment("activations", activations.CLAIM, activations.run, 8, 1),
+        Experiment("long-memory", long_memory.CLAIM, long_memory.run, 20, 1),
+        Experiment("reverse-peeky", reverse_peeky.CLAIM, reverse_peeky.run, 40, 1.5),
+    )
 }
 
 __all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]

@@ -45,7 +45,14 @@ class Context:
     quick: bool = False
     seeds: int = 1
     log: Callable[[str], None] = print
+    smoke: bool = False  # tests only: smaller still than quick, to check the plumbing
     plots: list[str] = field(default_factory=list)
+
+    def pick(self, full: Any, quick: Any, smoke: Any = None) -> Any:
+        """The size for this mode: full, quick, or smoke (default: quick's)."""
+        if self.smoke and smoke is not None:
+            return smoke
+        return quick if self.quick or self.smoke else full
 
     def plot_path(self, name: str) -> Path:
         """Where to save plot ``name`` (a .png); it is listed in the report."""
@@ -60,23 +67,29 @@ def run_experiment(
     quick: bool = False,
     seeds: int | None = None,
     log: Callable[[str], None] = print,
+    smoke: bool = False,
 ) -> dict[str, Any]:
-    """Run ``exp``, write results.json, report.md and its plots into out_dir."""
+    """Run ``exp``, write results.json, report.md and its plots into out_dir.
+
+    ``smoke`` (tests) shrinks a quick run further: it checks that every piece runs
+    and writes its outputs, not the claim.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    quick = quick or smoke
     seeds = seeds or (1 if quick else 3)
     minutes = exp.minutes_quick if quick else exp.minutes_full
     log(
         f"{exp.name}: expected run time about {minutes:g} min on 2 CPU cores "
         f"({'quick' if quick else 'full'} run, {seeds} seed(s))"
     )
-    ctx = Context(out_dir, quick, seeds, log)
+    ctx = Context(out_dir, quick, seeds, log, smoke)
     start = time.perf_counter()
     results = exp.run(ctx)
     results.update(
         name=exp.name,
         claim=exp.claim,
-        mode="quick" if quick else "full",
+        mode="smoke" if smoke else ("quick" if quick else "full"),
         seeds=seeds,
         hardware=hardware(),
         run_seconds=round(time.perf_counter() - start, 1),

@@ -3,6 +3,8 @@
 Sources (give exactly one of ``data.dataset`` and ``data.path``):
 - sentence_polarity: MR (Pang & Lee 2005), 10,662 movie-review sentences, pos/neg.
 - movie_reviews: Pang & Lee 2004, 2,000 whole reviews, pos/neg.
+- crosswoz: the domain of a CrossWOZ user turn (景点 餐馆 酒店 地铁 出租 general;
+  ``datasets.crosswoz_domain``), 8,467 turns of the 1,000 val + test dialogues.
 - path: a UTF-8 file of ``text<TAB>label`` lines (``text,label`` rows for ``.csv``):
   an intent set, a review set in any language (the tokenizer is configurable).
 
@@ -12,6 +14,14 @@ of the other examples the last ``val_fraction`` are validation, the rest trainin
 ``data.fold=0`` is the documented fixed split; 10-fold cross-validation as in the
 literature is the ten runs ``--set data.fold=K`` for K = 0..9, averaging
 ``test_accuracy``. With ``data.test_path`` that file is the test set instead.
+CrossWOZ is split the same way by *dialogue*, not by turn (the turns of one
+dialogue share names and requests): the dialogues of upstream's val.json.zip and
+test.json.zip (train.json.zip is not in the offline snapshot and is not read)
+sorted by id are the items shuffled and cut into folds, then each split's user
+turns are its examples (fold 0: 810 / 90 / 100 dialogues). With
+``data.context_turns`` N > 0 each user turn is prefixed with the N turns before it
+(either role), each followed by CONTEXT_SEP; ``seqlab predict`` reads lines in the
+same form (a line without CONTEXT_SEP is a turn without context).
 
 Labels are the training split's, sorted, saved as ``labels.json`` in the run
 directory; data whose labels differ from a run's is refused with the two label sets.
@@ -36,27 +46,35 @@ from seqlab.data.datasets import DataError
 from seqlab.data.tokenizers import Tokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models.classifier import ClassifierConfig
-from seqlab.tasks.lm import load_tokenizer, make_tokenizer
+from seqlab.tasks.lm import (
+    OpenCCConversion,
+    check_opencc,
+    load_tokenizer,
+    make_tokenizer,
+)
 from seqlab.train import TrainConfig
 
 SPLIT_SEED = 0  # the shuffle before the folds: fixed, so that every run splits alike
 LABELS_FILE = "labels.json"
+CONTEXT_SEP = "␞"  # ends each context turn before a CrossWOZ user turn
 
 Example = tuple[list[int], int]  # token ids, label id
 
 
 class ClassifyDataConfig(Section):
-    dataset: Literal["sentence_polarity", "movie_reviews"] | None = None
+    dataset: Literal["sentence_polarity", "movie_reviews", "crosswoz"] | None = None
     path: str | None = None  # text<TAB>label file, instead of a named dataset
     test_path: str | None = None  # a test file of the same format (path only)
     folds: int = Field(10, ge=2)
     fold: int = Field(0, ge=0)  # the test fold, 0 .. folds-1
     val_fraction: float = Field(0.1, gt=0, lt=1)  # of the examples outside the test
-    tokenizer: Literal["word", "char", "subword"] = "word"
+    tokenizer: Literal["word", "char", "subword", "zh_char", "zh_word"] = "word"
+    opencc: OpenCCConversion | None = None  # zh_* tokenizers: e.g. t2s (zh extra)
     vocab_size: int | None = Field(None, ge=5)  # words kept / subword pieces
     min_freq: int = Field(1, ge=1)
     lowercase: bool = False
     max_length: int | None = Field(None, ge=1)  # longer texts keep their first tokens
+    context_turns: int = Field(0, ge=0)  # crosswoz: earlier turns before a user turn
     eval_batch_size: int = Field(256, ge=1)
 
     @model_validator(mode="after")
@@ -69,6 +87,7 @@ class ClassifyDataConfig(Section):
             raise ValueError(f"data.fold must be < data.folds={self.folds}")
         if self.tokenizer == "subword" and self.vocab_size is None:
             raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        check_opencc(self.tokenizer, self.opencc)
         return self
 
 
@@ -86,6 +105,8 @@ def read_splits(
     cfg: ClassifyDataConfig, data_dir: str | Path | None
 ) -> dict[str, list[tuple[str, str]]]:
     """Split name -> (text, label) pairs; see the module docstring for the splits."""
+    if cfg.dataset == "crosswoz":
+        return crosswoz_splits(cfg, data_dir)
     if cfg.path is not None:
         pairs = datasets.read_labelled_text(cfg.path)
     elif cfg.dataset == "sentence_polarity":
@@ -102,6 +123,41 @@ def read_splits(
         rest, test = split_fold(pairs, cfg.folds, cfg.fold)
     cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
     return {"train": rest[:cut], "val": rest[cut:], "test": test}
+
+
+def crosswoz_splits(
+    cfg: ClassifyDataConfig, data_dir: str | Path | None
+) -> dict[str, list[tuple[str, str]]]:
+    """(user turn, domain) pairs of CrossWOZ dialogues split by dialogue."""
+    dialogues: dict[str, list[datasets.CrossWOZTurn]] = {}
+    for name in ("crosswoz.val", "crosswoz.test"):
+        path = datasets.locate(name, data_dir, download=True)
+        dialogues.update(datasets.read_crosswoz(path))
+    rest, test = split_fold(sorted(dialogues), cfg.folds, cfg.fold)
+    cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
+    ids = {"train": rest[:cut], "val": rest[cut:], "test": test}
+    return {
+        split: [
+            pair
+            for key in keys
+            for pair in _user_turns(dialogues[key], cfg.context_turns)
+        ]
+        for split, keys in ids.items()
+    }
+
+
+def _user_turns(
+    turns: list[datasets.CrossWOZTurn], context: int
+) -> list[tuple[str, str]]:
+    """(user turn after its ``context`` previous turns, domain) of one dialogue."""
+    pairs = []
+    for i, (role, text, acts) in enumerate(turns):
+        if role == "usr":
+            before = "".join(
+                t + CONTEXT_SEP for _, t, _ in turns[max(0, i - context) : i]
+            )
+            pairs.append((before + text, datasets.crosswoz_domain(acts)))
+    return pairs
 
 
 def split_fold(items: list, folds: int, fold: int) -> tuple[list, list]:

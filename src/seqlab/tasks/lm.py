@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -38,11 +38,16 @@ TANG_HELD_OUT = 1000
 MIN_EVAL_STREAM = 256
 
 
+# OpenCC conversions into Simplified script (seqlab.data.tokenizers).
+OpenCCConversion = Literal["t2s", "tw2s", "tw2sp", "hk2s"]
+
+
 class LMDataConfig(Section):
     dataset: Literal["tinyshakespeare", "tang", "brown"] | None = None
     path: str | None = None  # any UTF-8 text file, instead of a named dataset
     val_fraction: float = Field(0.1, gt=0, lt=1)  # for path
-    tokenizer: Literal["char", "word", "subword"] = "char"
+    tokenizer: Literal["char", "word", "subword", "zh_char", "zh_word"] = "char"
+    opencc: OpenCCConversion | None = None  # zh_* tokenizers: e.g. t2s (zh extra)
     vocab_size: int | None = Field(None, ge=5)  # words kept / subword pieces
     min_freq: int = Field(1, ge=1)
     lowercase: bool = False
@@ -55,7 +60,24 @@ class LMDataConfig(Section):
             raise ValueError("give exactly one of data.dataset and data.path")
         if self.tokenizer == "subword" and self.vocab_size is None:
             raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        check_opencc(self.tokenizer, self.opencc)
         return self
+
+
+def check_opencc(tokenizer: str, opencc: str | None) -> None:
+    """ValueError when data.opencc is set for a tokenizer that does not take it."""
+    if opencc is not None and not tokenizer.startswith("zh_"):
+        raise ValueError(
+            f"data.opencc={opencc!r} needs tokenizer zh_char or zh_word, "
+            f"got {tokenizer!r}"
+        )
+
+
+def tokenizer_options(cfg: Any) -> dict[str, Any]:
+    """Keyword arguments of ``build_tokenizer`` for a data config (opencc)."""
+    if cfg.tokenizer.startswith("zh_"):
+        return {"opencc": getattr(cfg, "opencc", None)}
+    return {}
 
 
 class GenerateConfig(Section):
@@ -106,7 +128,7 @@ def split_held_out(docs: list, held_out: int = TANG_HELD_OUT) -> dict[str, list]
 def make_tokenizer(cfg: LMDataConfig, train_docs: list, run_dir: Path) -> Tokenizer:
     """The configured tokenizer; a subword model is trained on train and saved."""
     if cfg.tokenizer != "subword":
-        return build_tokenizer(cfg.tokenizer)
+        return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
     texts = [d if isinstance(d, str) else " ".join(d) for d in train_docs]
     texts = [line for t in texts for line in t.splitlines() if line.strip()]
     tok = SubwordTokenizer.train(texts, vocab_size=cfg.vocab_size)
@@ -117,7 +139,7 @@ def make_tokenizer(cfg: LMDataConfig, train_docs: list, run_dir: Path) -> Tokeni
 def load_tokenizer(cfg: LMDataConfig, run_dir: Path) -> Tokenizer:
     if cfg.tokenizer == "subword":
         return SubwordTokenizer.load(run_dir)
-    return build_tokenizer(cfg.tokenizer)
+    return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
 
 
 def tokenize_splits(raw: dict, tokenizer: Tokenizer, lowercase: bool) -> dict:
