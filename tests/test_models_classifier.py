@@ -68,3 +68,12 @@ def test_loss_is_the_cross_entropy_of_the_logits():
     out = model(input, lens, targets=targets)
     expected = torch.nn.functional.cross_entropy(out.logits, targets)
     torch.testing.assert_close(out.loss, expected)
+
+
+def test_multi_hot_targets_give_binary_cross_entropy():
+    model = make()
+    input, lengths = padded_batch([4, 2])
+    targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    out = model(input, lengths, targets=targets)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets)
+    assert torch.allclose(out.loss, expected)

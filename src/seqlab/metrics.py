@@ -5,6 +5,8 @@
   seqeval in its default mode, which counts chunks as the CoNLL ``conlleval`` script
   does (an ``I-X`` after ``O`` or after another type starts a chunk);
   ``tests/test_metrics.py`` pins that on a hand-counted fixture.
+- ``segmentation_f1``: word segmentation precision, recall and F1 as the SIGHAN
+  bakeoffs score it (a word is correct when its span of characters is a gold word).
 - ``rmse``: root mean squared error of a forecast.
 """
 
@@ -72,6 +74,46 @@ def _check_aligned(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[s
             )
 
 
+def segmentation_f1(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> ChunkScores:
+    """Word segmentation scores (SIGHAN): the words as character spans.
+
+    ``gold`` and ``predicted`` are sentences as word lists that concatenate to the
+    same text (``["我们", "来"]`` against ``["我", "们", "来"]``). A predicted word is
+    correct when a gold word covers exactly the same characters; precision is
+    correct / predicted words, recall correct / gold words (micro-averaged).
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(
+            f"segmentation_f1: {len(predicted)} predicted sentences for {len(gold)} "
+            "gold"
+        )
+    n_gold = n_pred = correct = 0
+    for i, (g, p) in enumerate(zip(gold, predicted, strict=True)):
+        if "".join(g) != "".join(p):
+            raise ValueError(
+                f"segmentation_f1: sentence {i}: the predicted words do not spell "
+                f"the gold text {''.join(g)[:40]!r}"
+            )
+        gold_spans, pred_spans = _spans(g), _spans(p)
+        n_gold, n_pred = n_gold + len(gold_spans), n_pred + len(pred_spans)
+        correct += len(gold_spans & pred_spans)
+    precision = correct / n_pred if n_pred else 0.0
+    recall = correct / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+    return ChunkScores(precision, recall, f1, n_gold, n_pred, correct)
+
+
+def _spans(words: Sequence[str]) -> set[tuple[int, int]]:
+    """(start, end) character offsets of each word."""
+    spans, start = set(), 0
+    for word in words:
+        spans.add((start, start + len(word)))
+        start += len(word)
+    return spans
+
+
 def rmse(predicted: Sequence[float], gold: Sequence[float]) -> float:
     """sqrt(mean((predicted - gold)^2))."""
     if len(predicted) != len(gold) or not gold:
@@ -83,16 +125,22 @@ def rmse(predicted: Sequence[float], gold: Sequence[float]) -> float:
 
 
 def bleu(
-    hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    lowercase: bool = False,
+    tokenize: str = "13a",
 ) -> float:
     """Corpus BLEU (0-100) of detokenised text against one reference each: sacreBLEU
     with its defaults (13a tokenisation, exponential smoothing), as
-    ``sacrebleu REF < HYP`` computes it (``-lc`` for ``lowercase``)."""
+    ``sacrebleu REF < HYP`` computes it (``-lc`` for ``lowercase``; ``tokenize="zh"``
+    is ``-tok zh``, for Chinese output: each Chinese character a token)."""
     import sacrebleu
 
     _check_corpus(hypotheses, references)
     refs = [list(references)]
-    return sacrebleu.corpus_bleu(list(hypotheses), refs, lowercase=lowercase).score
+    return sacrebleu.corpus_bleu(
+        list(hypotheses), refs, lowercase=lowercase, tokenize=tokenize
+    ).score
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:

@@ -14,6 +14,7 @@ import csv
 import gzip
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -59,6 +60,11 @@ _M30K = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/ra
 _M30K_NOTE = "Multi30k task 1 raw captions, https://github.com/multi30k/dataset"
 _NLTK_NOTE = "nltk_data corpus, https://github.com/nltk/nltk_data (see its README)"
 _CROSSWOZ = "https://raw.githubusercontent.com/thu-coai/CrossWOZ/master/data/crosswoz"
+_GSDSIMP_NOTE = (
+    "Universal NER Chinese GSDSimp (Mayhew et al. 2024), CC BY-SA 4.0: gzip the "
+    "zh_gsdsimp-ud-{split}.iob2 file of "
+    "https://github.com/UniversalNER/UNER_Chinese-GSDSIMP (commit 2a4c98c7)"
+)
 _CROSSWOZ_NOTE = (
     "CrossWOZ (Zhu et al. 2020, TACL), https://github.com/thu-coai/CrossWOZ "
     "(Apache-2.0); 500 dialogues"
@@ -195,6 +201,36 @@ DATASETS: dict[str, DatasetSpec] = {
         "e57703894995211bba8638f130dc7df81e8992b71f3c05c10022ad23d6ca5310",
         _CROSSWOZ_NOTE,
     ),
+    "tatoeba": DatasetSpec(
+        "tatoeba",
+        "zh/tatoeba-cmn-eng/cmn.txt.gz",
+        None,  # manythings.org ships cmn-eng.zip, a newer release than this file
+        "12d18822ff74d13c48021f0f940f80f2e10efabfae61426c0ea68719e583df86",
+        "Tatoeba English-Chinese pairs via manythings.org cmn-eng (2022-05-02), "
+        "CC BY 2.0 FR (keep the attribution column); gzip of data/cmn.txt in "
+        "https://github.com/yingzhang123/seq2seq_attention (commit 985d61c2) with "
+        "the TABs of its lines 29 and 31 restored",
+    ),
+    **{
+        f"gsdsimp.{split}": DatasetSpec(
+            f"gsdsimp.{split}",
+            f"zh/uner-zh-gsdsimp/zh_gsdsimp-ud-{split}.iob2.gz",
+            None,  # upstream has the plain .iob2; our checksum is of the gzip file
+            sha256,
+            _GSDSIMP_NOTE.format(split=split),
+        )
+        for split, sha256 in (
+            (
+                "train",
+                "2428f0fef5f4c591a5850946bc1f4b7994d0aa0e62242efdb9651591c5e46baa",
+            ),
+            ("dev", "d95067697ac24cb357ae263debc2af14744ff675b0eb78c158b4a6079ef924a8"),
+            (
+                "test",
+                "325e6463f6c19b1db2faf59d123fb3ba64b1f078c35651da4f617c9574e51bc7",
+            ),
+        )
+    },
 }
 
 
@@ -453,6 +489,25 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str,
     return list(zip(src, tgt, strict=True))
 
 
+def read_tatoeba(path: str | Path) -> list[tuple[str, str, str]]:
+    """(English, Chinese, attribution) triples of manythings' ``cmn.txt`` (``.gz``).
+
+    Lines are ``English<TAB>Chinese<TAB>attribution`` (CC BY: keep the attribution
+    with the pair); zero-width spaces (U+200B, in 5 lines) are removed. DataError
+    naming the file and line for a line without exactly 3 fields or an empty side.
+    """
+    triples = []
+    for lineno, line in enumerate(read_lines(path), start=1):
+        fields = line.replace("\u200b", "").split("\t")
+        if len(fields) != 3 or not fields[0].strip() or not fields[1].strip():
+            raise DataError(
+                f"{path}:{lineno}: expected English<TAB>Chinese<TAB>attribution, "
+                f"got {len(fields)} field(s): {line[:60]!r}"
+            )
+        triples.append((fields[0].strip(), fields[1].strip(), fields[2]))
+    return triples
+
+
 # ---------------------------------------------------------------- labelled text
 
 
@@ -601,6 +656,49 @@ def _crosswoz_turns(dialogue: object, where: str) -> list[CrossWOZTurn]:
     return turns
 
 
+CHATTERBOT_ZH = "zh/chatterbot-corpus-zh/chinese"  # under the data directory
+CHATTERBOT_NOTE = (
+    "ChatterBot corpus (BSD-3, Copyright (c) 2017, Gunther Cox): the chinese/*.yml "
+    "files of https://github.com/gunthercox/chatterbot-corpus "
+    "(chatterbot_corpus/data/chinese), or pip install chatterbot-corpus"
+)
+
+
+def read_chatterbot(directory: str | Path) -> list[tuple[str, str]]:
+    """(message, answer) pairs of every ``*.yml`` in a ChatterBot corpus folder.
+
+    Each file has ``conversations:`` lists of turns [q, a, (more)]; each turn and
+    the next make a pair. Files in name order. DataError naming the file for YAML
+    that does not parse or lacks the conversations list.
+    """
+    import yaml
+
+    files = sorted(Path(directory).glob("*.yml"))
+    if not files:
+        raise DatasetNotFoundError(
+            f"no ChatterBot *.yml files in {directory}; origin: {CHATTERBOT_NOTE}"
+        )
+    pairs = []
+    for path in files:
+        try:
+            data = yaml.safe_load(read_text_file(path))
+        except yaml.YAMLError as e:
+            raise DataError(f"{path}: not valid YAML ({e})") from e
+        conversations = data.get("conversations") if isinstance(data, dict) else None
+        if not isinstance(conversations, list):
+            raise DataError(f"{path}: no 'conversations' list")
+        for turns in conversations:
+            texts = [str(t).strip() for t in turns] if isinstance(turns, list) else []
+            pairs += [(a, b) for a, b in itertools.pairwise(texts) if a and b]
+    return pairs
+
+
+def crosswoz_act_labels(acts: list[CrossWOZAct]) -> tuple[str, ...]:
+    """The dialogue acts of a turn as labels ``intent-domain`` (``Inform-餐馆``,
+    ``General-thank``), each once, sorted: the targets of multi-label intent."""
+    return tuple(sorted({f"{intent}-{domain}" for intent, domain, _, _ in acts}))
+
+
 def crosswoz_domain(acts: list[CrossWOZAct]) -> str:
     """The domain a user turn is about (景点 餐馆 酒店 地铁 出租, or "general").
 
@@ -668,6 +766,44 @@ def _check_conll_row(row: tuple[str, ...], width: int, where: str, lineno: int):
             f"{where}:{lineno}: last column {row[-1]!r} is not a tag "
             "(O, or B-/I-/E-/S- followed by a type)"
         )
+
+
+_IOB2_TAG = re.compile(r"O|[BI]-\S+")
+Iob2Sentence = list[tuple[str, str]]  # (word, IOB2 tag) per word
+
+
+def read_iob2(path: str | Path) -> list[Iob2Sentence]:
+    """Sentences of a Universal NER ``.iob2`` file (``.gz`` allowed).
+
+    One word a line, ``index<TAB>word<TAB>tag<TAB>...`` (the columns after the tag
+    are not read), ``#`` comment lines, a blank line after each sentence. DataError
+    naming the file and line for a row with fewer than 3 fields, an index that is
+    not the word's position, an empty word or a tag that is not O, B-X or I-X.
+    """
+    sentences: list[Iob2Sentence] = []
+    current: Iob2Sentence = []
+    for lineno, line in enumerate(read_lines(path), start=1):
+        if not line.strip() or line.startswith("#"):
+            if not line.strip() and current:
+                sentences.append(current)
+                current = []
+            continue
+        fields = line.split("\t")
+        if len(fields) < 3 or fields[0] != str(len(current) + 1) or not fields[1]:
+            raise DataError(
+                f"{path}:{lineno}: expected index<TAB>word<TAB>tag with index "
+                f"{len(current) + 1} and a word, got {line[:60]!r}"
+            )
+        if not _IOB2_TAG.fullmatch(fields[2]):
+            raise DataError(
+                f"{path}:{lineno}: tag {fields[2]!r} is not O, B-TYPE or I-TYPE"
+            )
+        current.append((fields[1], fields[2]))
+    if current:
+        sentences.append(current)
+    if not sentences:
+        raise DataError(f"{path}: no sentences")
+    return sentences
 
 
 def read_conll2000(zip_path: str | Path) -> dict[str, list[ConllSentence]]:

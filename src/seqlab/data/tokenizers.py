@@ -169,7 +169,7 @@ class ChineseCharTokenizer:
     kind: ClassVar[str] = "zh_char"
 
     def __init__(self, opencc: str | None = None) -> None:
-        self._convert = _opencc_converter(opencc)
+        self._convert = opencc_converter(opencc)
 
     def tokenize(self, text: str) -> list[str]:
         if self._convert is not None:
@@ -192,7 +192,7 @@ class ChineseWordTokenizer:
     kind: ClassVar[str] = "zh_word"
 
     def __init__(self, opencc: str | None = None) -> None:
-        self._convert = _opencc_converter(opencc)
+        self._convert = opencc_converter(opencc)
         self._cut = _require("rjieba", "word segmentation").cut
 
     def tokenize(self, text: str) -> list[str]:
@@ -238,7 +238,7 @@ def _join_tokens(tokens: Iterable[str]) -> str:
     return "".join(out)
 
 
-def _opencc_converter(conversion: str | None) -> Callable[[str], str] | None:
+def opencc_converter(conversion: str | None) -> Callable[[str], str] | None:
     """OpenCC's ``convert`` for ``conversion`` ("t2s", ...), or None for None."""
     if conversion is None:
         return None

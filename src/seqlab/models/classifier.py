@@ -73,7 +73,8 @@ class Classifier(nn.Module):
     """Embedding -> recurrent encoder -> pooling -> linear; see the module docstring.
 
     Inputs: input (B, T) token ids, lengths (B,) real lengths (>= 1), optional
-    targets (B,) class ids.
+    targets (B,) class ids, or (B, C) multi-hot floats for multi-label data (loss:
+    binary cross-entropy of each class's sigmoid).
     Outputs: ClassifierOutput(logits (B, C), loss, attention (B, T) or None).
     """
 
@@ -103,7 +104,9 @@ class Classifier(nn.Module):
         pooled, weights = self.pool(states, last, lengths)  # (B, D*H), (B, T)
         logits = self.output(self.drop(pooled))  # (B, C)
         loss = None
-        if targets is not None:
+        if targets is not None and targets.dim() == 2:  # (B, C) multi-hot: labels
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        elif targets is not None:
             loss = nn.functional.cross_entropy(logits, targets)
         return ClassifierOutput(logits, loss, weights)
 

@@ -21,7 +21,12 @@ sorted by id are the items shuffled and cut into folds, then each split's user
 turns are its examples (fold 0: 810 / 90 / 100 dialogues). With
 ``data.context_turns`` N > 0 each user turn is prefixed with the N turns before it
 (either role), each followed by CONTEXT_SEP; ``seqlab predict`` reads lines in the
-same form (a line without CONTEXT_SEP is a turn without context).
+same form (a line without CONTEXT_SEP is a turn without context). With
+``data.crosswoz_target: acts`` the targets are a turn's dialogue acts instead, a
+multi-label task (``Inform-餐馆``, ``Request-餐馆``, ``General-thank``, ...): one
+sigmoid per label, a label predicted when its probability is >= 0.5, scored by
+micro-averaged F1 over (turn, label) pairs (``{split}_f1``, which picks the best
+checkpoint) and exact-match accuracy of the whole set.
 
 Labels are the training split's, sorted, saved as ``labels.json`` in the run
 directory; data whose labels differ from a run's is refused with the two label sets.
@@ -33,7 +38,7 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -58,7 +63,7 @@ SPLIT_SEED = 0  # the shuffle before the folds: fixed, so that every run splits 
 LABELS_FILE = "labels.json"
 CONTEXT_SEP = "␞"  # ends each context turn before a CrossWOZ user turn
 
-Example = tuple[list[int], int]  # token ids, label id
+Example = tuple[list[int], Any]  # token ids, label id (multi-label: id list)
 
 
 class ClassifyDataConfig(Section):
@@ -75,6 +80,7 @@ class ClassifyDataConfig(Section):
     lowercase: bool = False
     max_length: int | None = Field(None, ge=1)  # longer texts keep their first tokens
     context_turns: int = Field(0, ge=0)  # crosswoz: earlier turns before a user turn
+    crosswoz_target: Literal["domain", "acts"] = "domain"  # acts: multi-label
     eval_batch_size: int = Field(256, ge=1)
 
     @model_validator(mode="after")
@@ -88,6 +94,8 @@ class ClassifyDataConfig(Section):
         if self.tokenizer == "subword" and self.vocab_size is None:
             raise ValueError("tokenizer 'subword' needs data.vocab_size")
         check_opencc(self.tokenizer, self.opencc)
+        if self.crosswoz_target != "domain" and self.dataset != "crosswoz":
+            raise ValueError("data.crosswoz_target goes with data.dataset crosswoz")
         return self
 
 
@@ -129,34 +137,50 @@ def crosswoz_splits(
     cfg: ClassifyDataConfig, data_dir: str | Path | None
 ) -> dict[str, list[tuple[str, str]]]:
     """(user turn, domain) pairs of CrossWOZ dialogues split by dialogue."""
-    dialogues: dict[str, list[datasets.CrossWOZTurn]] = {}
-    for name in ("crosswoz.val", "crosswoz.test"):
-        path = datasets.locate(name, data_dir, download=True)
-        dialogues.update(datasets.read_crosswoz(path))
-    rest, test = split_fold(sorted(dialogues), cfg.folds, cfg.fold)
-    cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
-    ids = {"train": rest[:cut], "val": rest[cut:], "test": test}
+    dialogues = read_crosswoz_dialogues(data_dir)
+    ids = split_dialogues(list(dialogues), cfg.folds, cfg.fold, cfg.val_fraction)
     return {
-        split: [
-            pair
-            for key in keys
-            for pair in _user_turns(dialogues[key], cfg.context_turns)
-        ]
+        split: [pair for key in keys for pair in _user_turns(dialogues[key], cfg)]
         for split, keys in ids.items()
     }
 
 
+def read_crosswoz_dialogues(
+    data_dir: str | Path | None,
+) -> dict[str, list[datasets.CrossWOZTurn]]:
+    """Dialogue id -> turns of upstream's val.json.zip and test.json.zip together."""
+    dialogues: dict[str, list[datasets.CrossWOZTurn]] = {}
+    for name in ("crosswoz.val", "crosswoz.test"):
+        path = datasets.locate(name, data_dir, download=True)
+        dialogues.update(datasets.read_crosswoz(path))
+    return dialogues
+
+
+def split_dialogues(
+    ids: list[str], folds: int = 10, fold: int = 0, val_fraction: float = 0.1
+) -> dict[str, list[str]]:
+    """Split name -> dialogue ids: the folds of the module docstring over ``ids``."""
+    rest, test = split_fold(sorted(ids), folds, fold)
+    cut = len(rest) - max(1, round(val_fraction * len(rest)))
+    return {"train": rest[:cut], "val": rest[cut:], "test": test}
+
+
 def _user_turns(
-    turns: list[datasets.CrossWOZTurn], context: int
+    turns: list[datasets.CrossWOZTurn], cfg: ClassifyDataConfig
 ) -> list[tuple[str, str]]:
-    """(user turn after its ``context`` previous turns, domain) of one dialogue."""
-    pairs = []
+    """(user turn after its context turns, domain) of one dialogue."""
+    context, pairs = cfg.context_turns, []
+    target = (
+        datasets.crosswoz_act_labels
+        if cfg.crosswoz_target == "acts"
+        else datasets.crosswoz_domain
+    )
     for i, (role, text, acts) in enumerate(turns):
         if role == "usr":
             before = "".join(
                 t + CONTEXT_SEP for _, t, _ in turns[max(0, i - context) : i]
             )
-            pairs.append((before + text, datasets.crosswoz_domain(acts)))
+            pairs.append((before + text, target(acts)))
     return pairs
 
 
@@ -229,6 +253,9 @@ class ClassifyTask:
         self.labels = labels
         self.examples: dict[str, list[Example]] = {}
         self.run_dir: Path | None = None  # set by load: named in label errors
+        self.multi_label = cfg.data.crosswoz_target == "acts"
+        if self.multi_label:
+            self.monitor = "val_f1"
 
     @classmethod
     def prepare(
@@ -238,7 +265,7 @@ class ClassifyTask:
         raw = read_splits(cfg.data, data_dir)
         texts = [text for text, _ in raw["train"]]
         tokenizer = make_tokenizer(cfg.data, texts, run_dir)
-        labels = sorted({label for _, label in raw["train"]})
+        labels = sorted(_label_sets(raw)["train"])
         check_labels(_label_sets(raw), labels, _source(cfg.data), None)
         task = cls(cfg, tokenizer, Vocab(), labels)
         tokens = [task.tokenize(text) for text in texts]
@@ -277,7 +304,10 @@ class ClassifyTask:
     def encode(self, pairs: list[tuple[str, str]]) -> list[Example]:
         index = {label: i for i, label in enumerate(self.labels)}
         return [
-            (self.vocab.encode(self.tokenize(text)) or [Vocab.unk_id], index[label])
+            (
+                self.vocab.encode(self.tokenize(text)) or [Vocab.unk_id],
+                [index[x] for x in label] if self.multi_label else index[label],
+            )
             for text, label in pairs
         ]
 
@@ -289,7 +319,7 @@ class ClassifyTask:
     def train_batches(self, epoch: int) -> Iterator[LabelBatch]:
         examples = self.examples["train"]
         for indices in self._buckets(examples, epoch):
-            yield make_batch([examples[i] for i in indices])
+            yield self.make_batch([examples[i] for i in indices])
 
     def steps_per_epoch(self) -> int:
         return len(self._buckets(self.examples["train"], 0))
@@ -306,19 +336,35 @@ class ClassifyTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, float]:
-        """Mean cross-entropy and accuracy over the split."""
+        """Mean loss and accuracy over the split (+ micro F1 for multi-label)."""
         device = next(model.parameters()).device
         examples = self.examples[split]
         model.eval()
         total_loss, correct = 0.0, 0
+        counts = torch.zeros(3)  # true positives, predicted, gold (multi-label)
         lengths = [len(ids) for ids, _ in examples]
         for indices in bucket_batches(lengths, self.cfg.data.eval_batch_size):
-            batch = make_batch([examples[i] for i in indices]).to(device)
+            batch = self.make_batch([examples[i] for i in indices]).to(device)
             out = model(**batch.inputs(), targets=batch.targets)
             total_loss += float(out.loss) * len(indices)
-            correct += int((out.logits.argmax(-1) == batch.targets).sum())
+            if not self.multi_label:
+                correct += int((out.logits.argmax(-1) == batch.targets).sum())
+                continue
+            guess, gold = out.logits >= 0, batch.targets > 0.5  # (B, C): p >= 0.5
+            correct += int((guess == gold).all(-1).sum())
+            counts += torch.tensor(
+                [float((guess & gold).sum()), float(guess.sum()), float(gold.sum())]
+            )
         n = len(examples)
-        return {f"{split}_loss": total_loss / n, f"{split}_accuracy": correct / n}
+        result = {f"{split}_loss": total_loss / n, f"{split}_accuracy": correct / n}
+        if self.multi_label:
+            hits, predicted, gold_count = counts.tolist()
+            result[f"{split}_f1"] = 2 * hits / max(predicted + gold_count, 1)
+        return result
+
+    def make_batch(self, examples: list[Example]) -> LabelBatch:
+        """The examples padded; multi-hot (B, C) float targets for multi-label."""
+        return make_batch(examples, len(self.labels) if self.multi_label else None)
 
     # ---- seqlab predict -------------------------------------------------------------
     @torch.no_grad()
@@ -340,7 +386,11 @@ class ClassifyTask:
             chunk = tokens[start : start + size]
             input, lengths = pad_sequences([self.vocab.encode(t) for t in chunk], 0)
             out = model(input=input.to(device), lengths=lengths.to(device))
-            probs = torch.softmax(out.logits, dim=-1).cpu()  # (B, C)
+            probs = (
+                torch.sigmoid(out.logits)
+                if self.multi_label
+                else out.logits.softmax(-1)
+            ).cpu()  # (B, C)
             weights = None if out.attention is None else out.attention.cpu()
             for b, toks in enumerate(chunk):
                 attention = None if weights is None else weights[b, : len(toks)]
@@ -355,8 +405,12 @@ class ClassifyTask:
 
     def _format(self, tokens, probs, attention, as_json: bool) -> str:
         best = int(probs.argmax())
+        chosen = [best]
+        if self.multi_label:  # every label with p >= 0.5 (the likeliest if none is)
+            chosen = [i for i, p in enumerate(probs.tolist()) if p >= 0.5] or [best]
         if not as_json:
-            return f"{self.labels[best]}\t{float(probs[best]):.4f}"
+            names = ",".join(self.labels[i] for i in chosen)
+            return f"{names}\t" + ",".join(f"{float(probs[i]):.4f}" for i in chosen)
         record = {
             "label": self.labels[best],
             "probability": round(float(probs[best]), 6),
@@ -366,19 +420,36 @@ class ClassifyTask:
             },
             "tokens": tokens,
         }
+        if self.multi_label:
+            record["labels"] = [self.labels[i] for i in chosen]
         if attention is not None:
             record["attention"] = [round(float(w), 6) for w in attention]
         return json.dumps(record, ensure_ascii=False)
 
 
-def make_batch(examples: list[Example]) -> LabelBatch:
+def make_batch(examples: list[Example], num_classes: int | None = None) -> LabelBatch:
+    """Padded ids and class ids (B,), or with ``num_classes`` the examples' label
+    id lists as multi-hot (B, C) floats."""
     input, lengths = pad_sequences([ids for ids, _ in examples], Vocab.pad_id)
-    target = torch.tensor([label for _, label in examples], dtype=torch.long)
+    if num_classes is None:
+        target = torch.tensor([label for _, label in examples], dtype=torch.long)
+    else:
+        target = torch.zeros(len(examples), num_classes)
+        for b, (_, label_ids) in enumerate(examples):
+            target[b, label_ids] = 1.0
     return LabelBatch(input, lengths, target, int(lengths.sum()))
 
 
-def _label_sets(raw: dict[str, list[tuple[str, str]]]) -> dict[str, set[str]]:
-    return {split: {label for _, label in pairs} for split, pairs in raw.items()}
+def _label_sets(raw: dict[str, list[tuple[str, Any]]]) -> dict[str, set[str]]:
+    """Split -> the labels in it (a multi-label example's label is a tuple)."""
+    return {
+        split: {x for _, label in pairs for x in _names(label)}
+        for split, pairs in raw.items()
+    }
+
+
+def _names(label: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (label,) if isinstance(label, str) else label
 
 
 def _source(cfg: ClassifyDataConfig) -> str:

@@ -21,6 +21,17 @@ Named sets and their splits (deterministic, documented in the README):
 - multi30k: German -> English captions (or ``direction: en-de``), train 29,000 /
   val 1,014 / test 1,000 (test_2016_flickr). Scored with sacreBLEU on detokenised,
   cased text; sentencepiece subwords detokenise exactly.
+- tatoeba: Tatoeba Chinese <-> English (``direction: zh-en`` or ``en-zh``), 29,155
+  pairs, split by unique Chinese sentence so that no test sentence is trained on in
+  either script: the Chinese sides converted to Simplified (OpenCC t2s, the zh
+  extra) and sorted are shuffled with a fixed seed (0); the first TATOEBA_TEST
+  (2,000) are test, the next ``val_size`` val, the rest train, and each pair goes
+  where its Chinese sentence went (a sentence with several English translations
+  gives several pairs). BLEU of Chinese output is sacreBLEU's ``-tok zh``.
+- crosswoz_chat: responses for ``seqlab chat``: each CrossWOZ user turn -> the system
+  turn after it, in the dialogue split of the crosswoz classifier (fold 0 of 10 by
+  dialogue; seqlab/tasks/classify.py), plus every ChatterBot Chinese (message,
+  answer) pair in train. Scored like translation, BLEU ``-tok zh``.
 
 Scores: exact-match ``{split}_accuracy`` for the toy sets (the whole output string
 must equal the target), ``{split}_bleu``, ``{split}_bleu_lc`` (lowercased) and
@@ -38,6 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,26 +62,39 @@ from seqlab import decode, metrics
 from seqlab.config import Section
 from seqlab.data import datasets, dates
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
-from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
+from seqlab.data.tokenizers import (
+    SubwordTokenizer,
+    Tokenizer,
+    build_tokenizer,
+    opencc_converter,
+)
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig
+from seqlab.tasks.lm import OpenCCConversion, check_opencc, tokenizer_options
 from seqlab.train import TrainConfig
 
 Pair = tuple[str, str]
 TOY_TEST_SIZE = {"addition": 5000, "date": 5000, "generated_dates": 1000}
+TATOEBA_TEST = 2000  # unique Chinese sentences in the test split
+TATOEBA_SEED = 0
+DIRECTIONS = {"multi30k": ("de-en", "en-de"), "tatoeba": ("zh-en", "en-zh")}
 
 
 class Seq2SeqDataConfig(Section):
-    dataset: Literal["addition", "date", "generated_dates", "multi30k"]
+    dataset: Literal[
+        "addition", "date", "generated_dates", "multi30k", "tatoeba", "crosswoz_chat"
+    ]
     # generated_dates only: pairs drawn (repeats are dropped), seed, dates' range
     # (two-digit years need less than 100 years; date.txt's range by default)
     size: int = Field(50_000, ge=100)
     seed: int = 0
     first_date: dt.date = dates.FIRST
     last_date: dt.date = dates.LAST
-    direction: Literal["de-en", "en-de"] = "de-en"  # multi30k only
-    tokenizer: Literal["char", "word", "subword"] = "char"
+    # multi30k: de-en or en-de; tatoeba: zh-en or en-zh
+    direction: Literal["de-en", "en-de", "zh-en", "en-zh"] = "de-en"
+    tokenizer: Literal["char", "word", "subword", "zh_char", "zh_word"] = "char"
+    opencc: OpenCCConversion | None = None  # zh_* tokenizers: e.g. t2s (zh extra)
     vocab_size: int | None = Field(None, ge=5)  # subword pieces, or words kept
     min_freq: int = Field(1, ge=1)
     lowercase: bool = False
@@ -86,6 +111,13 @@ class Seq2SeqDataConfig(Section):
     def _check(self) -> Seq2SeqDataConfig:
         if self.tokenizer == "subword" and self.vocab_size is None:
             raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        check_opencc(self.tokenizer, self.opencc)
+        allowed = DIRECTIONS.get(self.dataset, (self.direction,))
+        if self.direction not in allowed:
+            raise ValueError(
+                f"data.direction for {self.dataset} must be one of "
+                f"{', '.join(allowed)}, got {self.direction!r}"
+            )
         return self
 
 
@@ -119,6 +151,10 @@ def read_pairs(cfg: Seq2SeqDataConfig, data_dir: str | Path | None) -> dict:
     """Split name -> list of (source, target) texts; see the module docstring."""
     if cfg.dataset == "multi30k":
         return read_multi30k(cfg.direction, data_dir)
+    if cfg.dataset == "tatoeba":
+        return read_tatoeba(cfg, data_dir)
+    if cfg.dataset == "crosswoz_chat":
+        return read_crosswoz_chat(data_dir)
     if cfg.dataset == "generated_dates":
         pairs = dates.generate_dates(cfg.size, cfg.seed, cfg.first_date, cfg.last_date)
     else:
@@ -156,6 +192,60 @@ def read_multi30k(direction: str, data_dir: str | Path | None) -> dict:
         ]
         result[split] = datasets.read_parallel(*paths)
     return result
+
+
+def read_tatoeba(
+    cfg: Seq2SeqDataConfig, data_dir: str | Path | None
+) -> dict[str, list[Pair]]:
+    """Tatoeba pairs split by unique Chinese sentence (see the module docstring).
+
+    With ``data.opencc`` the Chinese sides are converted as stored, so that the
+    references of en-zh are in the script the model is trained to write.
+    """
+    triples = datasets.read_tatoeba(datasets.locate("tatoeba", data_dir))
+    simplified = opencc_converter("t2s")
+    convert = opencc_converter(cfg.opencc) or (lambda text: text)
+    keys = [simplified(zh) for _, zh, _ in triples]
+    split_of = tatoeba_split(keys, cfg.val_size)
+    result: dict[str, list[Pair]] = {"train": [], "val": [], "test": []}
+    for (en, zh, _), key in zip(triples, keys, strict=True):
+        zh = convert(zh)
+        pair = (zh, en) if cfg.direction == "zh-en" else (en, zh)
+        result[split_of[key]].append(pair)
+    return result
+
+
+def read_crosswoz_chat(data_dir: str | Path | None) -> dict[str, list[Pair]]:
+    """(user turn, system answer) pairs by dialogue split, + ChatterBot in train."""
+    from seqlab.tasks.classify import read_crosswoz_dialogues, split_dialogues
+
+    dialogues = read_crosswoz_dialogues(data_dir)
+    result = {
+        split: [
+            (turns[i][1], turns[i + 1][1])
+            for key in keys
+            for turns in [dialogues[key]]
+            for i in range(len(turns) - 1)
+            if turns[i][0] == "usr" and turns[i + 1][0] == "sys"
+        ]
+        for split, keys in split_dialogues(list(dialogues)).items()
+    }
+    root = datasets.resolve_data_dir(data_dir)
+    result["train"] += datasets.read_chatterbot(root / datasets.CHATTERBOT_ZH)
+    return result
+
+
+def tatoeba_split(sentences: list[str], val_size: int) -> dict[str, str]:
+    """Split name of each distinct sentence: TATOEBA_TEST test, val_size val."""
+    distinct = sorted(set(sentences))
+    if TATOEBA_TEST + val_size >= len(distinct):
+        raise ValueError(
+            f"data.val_size {val_size} + test {TATOEBA_TEST} leave no training "
+            f"sentences of {len(distinct)}"
+        )
+    random.Random(TATOEBA_SEED).shuffle(distinct)
+    names = ["test"] * TATOEBA_TEST + ["val"] * val_size
+    return {s: names[i] if i < len(names) else "train" for i, s in enumerate(distinct)}
 
 
 # ---- tensors -------------------------------------------------------------------------
@@ -233,7 +323,12 @@ class Seq2SeqTask:
         self.cfg = cfg
         self.tokenizer = tokenizer
         self.vocab = vocab
-        self.translation = cfg.data.dataset == "multi30k"
+        self.translation = cfg.data.dataset in ("multi30k", "tatoeba", "crosswoz_chat")
+        # sacreBLEU's tokenisation of the outputs: its zh one for Chinese
+        chinese = cfg.data.direction.endswith("-zh") or cfg.data.dataset.startswith(
+            "crosswoz"
+        )
+        self.bleu_tokenize = "zh" if chinese else "13a"
         self.monitor = "val_bleu" if self.translation else "val_accuracy"
         self.pairs: dict[str, list[Pair]] = {}
         self.tensors: dict[str, PairTensors] = {}
@@ -259,7 +354,9 @@ class Seq2SeqTask:
         if cfg.data.tokenizer == "subword":
             tokenizer = SubwordTokenizer.load(run_dir)
         else:
-            tokenizer = build_tokenizer(cfg.data.tokenizer)
+            tokenizer = build_tokenizer(
+                cfg.data.tokenizer, **tokenizer_options(cfg.data)
+            )
         return cls(cfg, tokenizer, Vocab.load(run_dir / "vocab.json"))
 
     def load_data(self, data_dir: str | Path | None) -> None:
@@ -339,8 +436,11 @@ class Seq2SeqTask:
         if not self.translation:
             result[f"{split}_accuracy"] = metrics.accuracy(outputs, references)
             return result
-        result[f"{split}_bleu"] = metrics.bleu(outputs, references)
-        result[f"{split}_bleu_lc"] = metrics.bleu(outputs, references, lowercase=True)
+        tok = self.bleu_tokenize
+        result[f"{split}_bleu"] = metrics.bleu(outputs, references, tokenize=tok)
+        result[f"{split}_bleu_lc"] = metrics.bleu(
+            outputs, references, lowercase=True, tokenize=tok
+        )
         result[f"{split}_chrf"] = metrics.chrf(outputs, references)
         return result
 
@@ -413,9 +513,11 @@ class Seq2SeqTask:
     def describe(self, line: str, text: str, hyp: decode.Hypothesis) -> Translation:
         """A Translation with tokens and attention in source (unreversed) order."""
         output_tokens = self.vocab.decode(hyp.tokens)
+        source_tokens = self.tokenize(text)
         attention = None
         if hyp.attention is not None:
-            weights = hyp.attention.float().cpu()  # (N+1, S)
+            # (N+1, S): the columns of a batch's padding are cut off before flipping
+            weights = hyp.attention.float().cpu()[:, : len(source_tokens)]
             if self.cfg.data.reverse_source:
                 weights = weights.flip(1)
             attention = [[round(w, 4) for w in row] for row in weights.tolist()]
@@ -423,7 +525,7 @@ class Seq2SeqTask:
         return Translation(
             source=line,
             text=self.detokenize(hyp.tokens),
-            source_tokens=self.tokenize(text),
+            source_tokens=source_tokens,
             output_tokens=output_tokens,
             score=round(hyp.score, 4),
             attention=attention,
@@ -462,7 +564,7 @@ def make_tokenizer(
 ) -> Tokenizer:
     """The configured tokenizer; a subword model is trained on both train sides."""
     if cfg.tokenizer != "subword":
-        return build_tokenizer(cfg.tokenizer)
+        return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
     texts = [t.lower() if cfg.lowercase else t for pair in train for t in pair]
     tok = SubwordTokenizer.train(texts, vocab_size=cfg.vocab_size)
     tok.save(run_dir)

@@ -5,6 +5,14 @@ Data sets and splits:
   train, those last sentences are val, test.txt is test (CoNLL-2000 has no dev set).
 - conll2002 (NER, ``data.language`` esp or ned): train / testa (val) / testb (test),
   the standard splits.
+- gsdsimp_seg, gsdsimp_ner (Universal NER Chinese GSDSimp, train / dev / test): the
+  tokens are the *characters* of each sentence. gsdsimp_seg tags them B/M/E/S (first,
+  middle, last character of a word, single-character word) from the gold word
+  segmentation and scores word-level F1 as the SIGHAN bakeoffs do
+  (``metrics.segmentation_f1``); gsdsimp_ner projects the word-level IOB2 entities
+  (PER, LOC, ORG) onto characters (B-X on an entity's first character, I-X on the
+  rest). ``seqlab predict`` reads plain text (whitespace ignored) and prints the
+  words separated by spaces (seg) or the text with entities marked ``[北京/LOC]``.
 
 The word is the first column, the tag the last; with ``data.pos`` the second column
 (the POS tag, part of the input in both shared tasks) is fed to the model as a
@@ -34,7 +42,7 @@ from seqlab.config import Section
 from seqlab.data import datasets
 from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequences
 from seqlab.data.vocab import Vocab
-from seqlab.metrics import accuracy, chunk_f1
+from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
 from seqlab.models.tagger import TaggerConfig
 from seqlab.tasks.classify import LABELS_FILE, check_labels, load_labels, save_labels
 from seqlab.train import TrainConfig
@@ -43,7 +51,7 @@ _DIGIT = re.compile(r"\d")
 
 
 class TagDataConfig(Section):
-    dataset: Literal["conll2000", "conll2002"]
+    dataset: Literal["conll2000", "conll2002", "gsdsimp_seg", "gsdsimp_ner"]
     language: Literal["esp", "ned"] = "esp"  # conll2002 only
     val_fraction: float = Field(0.1, gt=0, lt=1)  # conll2000 only (no dev set)
     pos: bool = False  # feed the POS column; needs model.feature_embedding_size > 0
@@ -94,6 +102,17 @@ class Encoded(NamedTuple):
 
 def read_splits(cfg: TagDataConfig, data_dir: str | Path | None) -> dict:
     """Split name -> list of Sentence; see the module docstring for the splits."""
+    if cfg.dataset in ("gsdsimp_seg", "gsdsimp_ner"):
+        to_chars = seg_sentence if cfg.dataset == "gsdsimp_seg" else ner_sentence
+        return {
+            split: [
+                to_chars(words)
+                for words in datasets.read_iob2(
+                    datasets.locate(f"gsdsimp.{name}", data_dir, download=True)
+                )
+            ]
+            for split, name in (("train", "train"), ("val", "dev"), ("test", "test"))
+        }
     path = datasets.locate(cfg.dataset, data_dir, download=True)
     if cfg.dataset == "conll2000":
         files = datasets.read_conll2000(path)
@@ -109,6 +128,41 @@ def read_splits(cfg: TagDataConfig, data_dir: str | Path | None) -> dict:
 def to_sentence(rows: list[tuple[str, ...]]) -> Sentence:
     pos = [r[1] for r in rows] if len(rows[0]) >= 3 else None
     return Sentence([r[0] for r in rows], pos, [r[-1] for r in rows])
+
+
+def seg_sentence(words: datasets.Iob2Sentence) -> Sentence:
+    """Characters tagged B/M/E/S by the words they belong to."""
+    chars = [c for word, _ in words for c in word]
+    return Sentence(chars, None, [t for word, _ in words for t in bmes_tags(word)])
+
+
+def bmes_tags(word: str) -> list[str]:
+    """S for a one-character word, else B, M..., E."""
+    if len(word) == 1:
+        return ["S"]
+    return ["B"] + ["M"] * (len(word) - 2) + ["E"]
+
+
+def bmes_words(chars: list[str], tags: list[str]) -> list[str]:
+    """The words B/M/E/S tags make of ``chars``: a word starts at B or S, or after
+    E or S (so any tag sequence gives words that spell the characters)."""
+    words: list[str] = []
+    for i, (char, tag) in enumerate(zip(chars, tags, strict=True)):
+        if i == 0 or tag in ("B", "S") or tags[i - 1] in ("E", "S"):
+            words.append(char)
+        else:
+            words[-1] += char
+    return words
+
+
+def ner_sentence(words: datasets.Iob2Sentence) -> Sentence:
+    """Characters with the word-level IOB2 entity tags projected onto them."""
+    chars, tags = [], []
+    for word, tag in words:
+        inside = "O" if tag == "O" else "I" + tag[1:]
+        chars += word
+        tags += [tag] + [inside] * (len(word) - 1)
+    return Sentence(chars, None, tags)
 
 
 class TagTask:
@@ -274,7 +328,14 @@ class TagTask:
         predicted = self.tag_ids(model, self.examples[split])
         gold = [s.tags for s in self.sentences[split]]
         guess = [[self.labels[i] for i in ids] for ids in predicted]
-        scores = chunk_f1(gold, guess)
+        if self.cfg.data.dataset == "gsdsimp_seg":
+            sentences = self.sentences[split]
+            scores = segmentation_f1(
+                [bmes_words(s.words, s.tags) for s in sentences],
+                [bmes_words(s.words, t) for s, t in zip(sentences, guess, strict=True)],
+            )
+        else:
+            scores = chunk_f1(gold, guess)
         return {
             f"{split}_f1": scores.f1,
             f"{split}_precision": scores.precision,
@@ -311,7 +372,9 @@ class TagTask:
         out = []
         for sentence, ids in zip(sentences, predicted, strict=True):
             tags = [self.labels[i] for i in ids]
-            if as_json:
+            if self.cfg.data.dataset.startswith("gsdsimp") and not as_json:
+                out.append(self._format_chinese(sentence.words, tags))
+            elif as_json:
                 record = {"tokens": sentence.words, "tags": tags}
                 out.append(json.dumps(record, ensure_ascii=False))
             else:
@@ -319,7 +382,24 @@ class TagTask:
                 out.append(" ".join(f"{w}/{t}" for w, t in pairs))
         return out
 
+    def _format_chinese(self, chars: list[str], tags: list[str]) -> str:
+        """Words separated by spaces (seg), or the text with ``[entity/TYPE]``."""
+        if self.cfg.data.dataset == "gsdsimp_seg":
+            return " ".join(bmes_words(chars, tags))
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        marked = list(chars)
+        for kind, start, end in get_entities(tags):
+            marked[start] = "[" + marked[start]
+            marked[end] += f"/{kind}]"
+        return "".join(marked)
+
     def _parse_line(self, line: str, lineno: int) -> Sentence:
+        if self.cfg.data.dataset.startswith("gsdsimp"):
+            chars = [c for c in line if not c.isspace()]
+            if not chars:
+                raise ValueError(f"input line {lineno} has no characters to tag")
+            return Sentence(chars, None, [])
         tokens = line.split()
         if not tokens:
             raise ValueError(f"input line {lineno} has no tokens to tag")
