@@ -12,6 +12,7 @@ from seqlab.decode import (
     choose,
     filter_logits,
     generate,
+    generate_steps,
     greedy_search,
     map_state,
 )
@@ -187,3 +188,20 @@ def test_map_state_keeps_the_tree_and_its_nones():
     picked = map_state(lambda t: t.index_select(0, torch.tensor([2, 0])), state)
     assert isinstance(picked, State) and picked.extra is None
     assert picked.h.flatten().tolist() == [2, 0]
+
+
+def test_generate_steps_streams_what_generate_returns(model):
+    prefix = torch.tensor([[1, 2]])
+    steps = generate_steps(model, prefix, 12, greedy=True)
+    assert [int(t[0]) for t in steps] == generate(model, prefix, 12, greedy=True)[0]
+
+
+def test_generate_steps_checks_eagerly_and_restores_training_when_closed(model):
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 0"):
+        generate_steps(model, torch.tensor([[1]]), -1)
+    model.train()
+    steps = generate_steps(model, torch.tensor([[1]]), 50)
+    next(steps)
+    assert not model.training
+    steps.close()  # a client that went away
+    assert model.training

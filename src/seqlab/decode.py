@@ -20,7 +20,8 @@ length.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, NamedTuple
 
 import torch
@@ -82,34 +83,72 @@ def generate(
     The last prefix token is fed to the first ``step``; the others go to ``start``.
     Returns the new tokens per row, cut after ``eos_id`` (which is kept).
     """
+    rows: list[list[int]] = [[] for _ in range(prefix.shape[0])]
+    finished = [False] * prefix.shape[0]
+    steps = generate_steps(
+        model,
+        prefix,
+        max_new_tokens,
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        eos_id=eos_id,
+        generator=generator,
+    )
+    for tokens in steps:
+        for b, token in enumerate(tokens.tolist()):
+            if not finished[b]:
+                rows[b].append(token)
+                finished[b] = token == eos_id
+    return rows
+
+
+def generate_steps(
+    model: nn.Module,
+    prefix: Tensor,
+    max_new_tokens: int,
+    *,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    eos_id: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[Tensor]:
+    """:func:`generate` one step at a time: yields the (B,) tokens of each step
+    (rows that already emitted ``eos_id`` go on sampling; callers drop those),
+    for streaming. Stops after ``max_new_tokens`` or when every row has ended."""
     _check_generate_args(prefix, max_new_tokens, temperature, top_k, top_p)
+    pick = partial(
+        choose,
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        generator=generator,
+    )
+    return _steps(model, prefix, max_new_tokens, pick, eos_id)
+
+
+@torch.no_grad()  # on a generator: grad mode is set around each resumption
+def _steps(model, prefix, max_new_tokens, pick, eos_id) -> Iterator[Tensor]:
     was_training = model.training
     model.eval()
-    state = model.start(prefix[:, :-1])
-    tokens = prefix[:, -1]
-    rows: list[list[int]] = [[] for _ in range(prefix.shape[0])]
-    finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
-    for _ in range(max_new_tokens):
-        log_probs, state = model.step(tokens, state)
-        tokens = choose(
-            log_probs,
-            greedy=greedy,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            generator=generator,
-        )
-        for row, token, done in zip(
-            rows, tokens.tolist(), finished.tolist(), strict=True
-        ):
-            if not done:
-                row.append(token)
-        if eos_id is not None:
-            finished |= tokens == eos_id
-            if bool(finished.all()):
-                break
-    model.train(was_training)
-    return rows
+    try:
+        state = model.start(prefix[:, :-1])
+        tokens = prefix[:, -1]
+        finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
+        for _ in range(max_new_tokens):
+            log_probs, state = model.step(tokens, state)
+            tokens = pick(log_probs)
+            yield tokens
+            if eos_id is not None:
+                finished |= tokens == eos_id
+                if bool(finished.all()):
+                    return
+    finally:
+        model.train(was_training)
 
 
 def _check_generate_args(prefix, max_new_tokens, temperature, top_k, top_p) -> None:

@@ -1,0 +1,184 @@
+"""What the server knows of each kind of run: one adapter class per task kind.
+
+``ADAPTERS`` maps a run's ``task`` to its adapter; serving a new kind of model is one
+class here and one entry in that dict. An adapter wraps a :class:`LoadedRun` and
+offers either ``predict(text, beam) -> dict`` (the task's own ``predict``, as JSON)
+or ``steps(...)`` (language models: text pieces as they are sampled, through
+``decode.generate_steps``). Adapters do no I/O and know nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from seqlab import decode
+from seqlab.run import LoadedRun, generator_for
+
+
+class InputError(ValueError):
+    """A request the model cannot take; ``field`` names the request field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PredictAdapter:
+    """Runs whose task has ``predict``: classify, tag, forecast (one step, no beam)."""
+
+    endpoint = "predict"
+    beam = False  # whether a beam size above 1 means anything
+
+    def __init__(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
+
+    def predict(self, text: str, beam: int = 1) -> dict[str, Any]:
+        """The task's JSON record for one input line."""
+        result = self.predict_batch([text], beam)[0]
+        if isinstance(result, InputError):
+            raise result
+        return result
+
+    def predict_batch(
+        self, texts: list[str], beam: int = 1
+    ) -> list[dict[str, Any] | InputError]:
+        """A record per text, computed as one batch (micro-batching); a text the
+        task refuses gets an :class:`InputError` in its place."""
+        task, model = self.loaded.task, self.loaded.model
+        try:
+            lines = task.predict(model, texts, beam=beam, as_json=True)
+        except ValueError as err:  # the task's own check of an input
+            if len(texts) == 1:
+                return [InputError("input", str(err))]
+            return [self.predict_batch([text], beam)[0] for text in texts]
+        return [json.loads(line) for line in lines]
+
+    def example(self) -> str:
+        return ""
+
+    def summary(self) -> dict[str, Any]:
+        """The config facts shown by ``GET /v1/models``."""
+        return config_summary(self.loaded.cfg)
+
+
+class Seq2SeqAdapter(PredictAdapter):
+    """Encoder-decoders: output text, score, tokens and the attention matrix."""
+
+    beam = True
+
+    def example(self) -> str:
+        return "May 5, 1999" if "date" in self.loaded.cfg.data.dataset else ""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The knobs of one ``/v1/generate`` request (None: the run's default)."""
+
+    prompt: str | None = None
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    greedy: bool = False
+    seed: int | None = None
+
+
+class GenerateAdapter:
+    """Language models: a prompt continued piece by piece."""
+
+    endpoint = "generate"
+    beam = False
+
+    def __init__(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
+
+    def steps(self, request: Sampling) -> Iterator[str]:
+        """The text each sampled token adds (pieces, so subword spacing is right).
+
+        Raises :class:`InputError` before the first piece when the request does not
+        fit the model; the returned iterator samples lazily.
+        """
+        task, model = self.loaded.task, self.loaded.model
+        defaults = self.loaded.cfg.generate
+        prompt = defaults.prompt if request.prompt is None else request.prompt
+        n = _pick(request.max_new_tokens, defaults.max_new_tokens)
+        device = next(model.parameters()).device
+        ids = task.encode_prompt(prompt)
+        limit = getattr(self.loaded.cfg.model, "max_len", None)
+        if limit is not None and len(ids) + n > limit:
+            raise InputError(
+                "max_new_tokens",
+                f"prompt ({len(ids)} tokens) + max_new_tokens ({n}) exceeds this "
+                f"model's context of {limit} tokens (model.max_len)",
+            )
+        try:
+            tokens = decode.generate_steps(
+                model,
+                torch.tensor([ids], device=device),
+                n,
+                greedy=request.greedy,
+                temperature=_pick(request.temperature, defaults.temperature),
+                top_k=_pick(request.top_k, defaults.top_k),
+                top_p=_pick(request.top_p, defaults.top_p),
+                eos_id=task.stop_id,
+                generator=generator_for(request.seed, device),
+            )
+        except ValueError as err:
+            field = str(err).split(" ", 1)[0]
+            raise InputError(field, str(err)) from err
+        return self._pieces(tokens)
+
+    def _pieces(self, steps: Iterator[torch.Tensor]) -> Iterator[str]:
+        decode_tokens, ids, text = self.loaded.task.decode_tokens, [], ""
+        try:
+            for tokens in steps:
+                ids.append(int(tokens[0]))
+                new_text = decode_tokens(ids)
+                yield new_text[len(text) :]
+                text = new_text
+        finally:
+            steps.close()  # the client may have gone: leave the model as it was
+
+    def example(self) -> str:
+        return self.loaded.cfg.generate.prompt
+
+    def summary(self) -> dict[str, Any]:
+        cfg = self.loaded.cfg
+        return config_summary(cfg) | {"generate": cfg.generate.model_dump(mode="json")}
+
+
+# The run's ``task`` -> how the server talks to it. A new kind: one line here.
+ADAPTERS: dict[str, type[PredictAdapter] | type[GenerateAdapter]] = {
+    "seq2seq": Seq2SeqAdapter,
+    "classify": PredictAdapter,
+    "tag": PredictAdapter,
+    "forecast": PredictAdapter,
+    "lm": GenerateAdapter,
+}
+
+
+def adapter_for(loaded: LoadedRun) -> PredictAdapter | GenerateAdapter:
+    kind = loaded.cfg.task
+    if kind not in ADAPTERS:
+        raise ValueError(
+            f"{loaded.run_dir} is a {kind!r} run, which seqlab serve cannot serve "
+            f"yet; it serves {', '.join(ADAPTERS)}"
+        )
+    return ADAPTERS[kind](loaded)
+
+
+def config_summary(cfg) -> dict[str, Any]:
+    data = cfg.data
+    return {
+        "dataset": getattr(data, "dataset", None) or getattr(data, "path", None),
+        "model": cfg.model.model_dump(mode="json"),
+    }
+
+
+def _pick(value, default):
+    return default if value is None else value

@@ -1,0 +1,19 @@
+"""What one request to ``seqlab serve`` may ask, and how many may run at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's limits; each is a ``seqlab serve --max-...`` option too."""
+
+    max_input_chars: int = 2000  # input of /v1/predict, prompt of /v1/generate
+    max_new_tokens: int = 1000
+    max_beam: int = 10
+    max_body_bytes: int = 64 * 1024  # larger bodies: 413 before they are read
+    max_in_flight: int = 32  # requests being computed; more at once get 429
+    max_batch: int = 32  # predictions of one model computed together
+    workers: int = 2  # inference threads (torch's own threads come on top)
+    timeout_s: float = 30.0  # per request; a stream ends with an error event

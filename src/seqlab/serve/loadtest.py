@@ -1,0 +1,218 @@
+"""A bounded load test of ``seqlab serve`` on loopback (``seqlab bench serve``).
+
+For each served model and each number of concurrent clients, ``requests`` requests
+are sent (fewer if ``time_cap`` seconds pass first: the test always stops by itself);
+each client (a thread with one keep-alive connection of the standard library's
+http.client: an asyncio client on the same core measured itself more than the
+server) sends its next request when its last one is answered, after one untimed
+request that opens its connection. Reported per level: requests/s, p50 and p99
+latency of the answered (200) requests, the 429s (turned away by the in-flight
+limit) and every other error (status or exception).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from http.client import HTTPConnection, HTTPException
+from pathlib import Path
+from typing import Any
+
+CLIENTS = (1, 8, 32)
+
+
+@dataclass(frozen=True)
+class LoadRow:
+    """One (model, clients) level of the load test; latencies in milliseconds."""
+
+    model: str
+    clients: int
+    sent: int
+    ok: int
+    rejected: int  # 429
+    errors: int  # any other status, time-outs, refused connections
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def _level(
+    url: str, path: str, body: dict, clients: int, requests: int, time_cap: float
+) -> tuple[list[float], int, int, float]:
+    """Latencies (ms) of the 200s, the 429s, the other errors, and the seconds."""
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    latencies: list[float] = []
+    counts = {"sent": 0, "rejected": 0, "errors": 0}
+    lock, ready = threading.Lock(), threading.Barrier(clients + 1)
+    deadline = [float("inf")]
+
+    def take_turn() -> bool:
+        with lock:
+            go = counts["sent"] < requests and time.perf_counter() < deadline[0]
+            counts["sent"] += go
+            return go
+
+    def client() -> None:
+        http = HTTPConnection(host, int(port), timeout=30)
+        try:  # one untimed request first: the connection opens before the clock
+            http.request("POST", path, payload, headers)
+            http.getresponse().read()
+        except (OSError, HTTPException):
+            http.close()
+        ready.wait()
+        while take_turn():
+            sent = time.perf_counter()
+            try:
+                http.request("POST", path, payload, headers)
+                response = http.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, HTTPException):
+                http.close()  # reconnects on the next request
+                status = None
+            with lock:
+                if status == 200:
+                    latencies.append((time.perf_counter() - sent) * 1000)
+                else:
+                    counts["rejected" if status == 429 else "errors"] += 1
+        http.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start = time.perf_counter()
+    deadline[0] = start + time_cap
+    ready.wait()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    return latencies, counts["rejected"], counts["errors"], seconds
+
+
+def load_test(
+    url: str,
+    model: dict[str, Any],
+    *,
+    clients: tuple[int, ...] = CLIENTS,
+    requests: int = 200,
+    time_cap: float = 60.0,
+    text: str | None = None,
+    max_new_tokens: int = 32,
+) -> list[LoadRow]:
+    """Rows for one model (an entry of ``GET /v1/models``) at each client count."""
+    text = text if text is not None else model["example"] or "hello"
+    if model["endpoint"] == "generate":
+        path = "/v1/generate"
+        body = {
+            "model": model["name"],
+            "prompt": text,
+            "max_new_tokens": max_new_tokens,
+            "stream": False,
+        }
+    else:
+        path, body = "/v1/predict", {"model": model["name"], "input": text}
+    rows = []
+    for n in clients:
+        latencies, rejected, errors, seconds = _level(
+            url, path, body, n, requests, time_cap
+        )
+        sent = len(latencies) + rejected + errors
+        rows.append(
+            LoadRow(
+                model=model["name"],
+                clients=n,
+                sent=sent,
+                ok=len(latencies),
+                rejected=rejected,
+                errors=errors,
+                seconds=round(seconds, 2),
+                requests_per_s=round(len(latencies) / seconds, 1),
+                p50_ms=round(percentile(latencies, 50), 1),
+                p99_ms=round(percentile(latencies, 99), 1),
+            )
+        )
+    return rows
+
+
+def format_table(rows: list[LoadRow]) -> str:
+    lines = [
+        "| model | clients | sent | ok | 429 | errors | req/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.model} | {r.clients} | {r.sent} | {r.ok} | {r.rejected} | "
+            f"{r.errors} | {r.requests_per_s} | {r.p50_ms} | {r.p99_ms} |"
+        )
+    return "\n".join(lines)
+
+
+# ---- a server of its own ---------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``seqlab serve`` in a child process on a free loopback port (a context
+    manager: it is stopped on exit)."""
+
+    def __init__(self, run_dirs: list[str | Path], options: list[str] = ()) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [sys.executable, "-m", "seqlab", "serve"]
+        self.command += [str(d) for d in run_dirs]
+        self.command += ["--port", str(self.port), *options]
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            self.command, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        for _ in range(1200):  # loading torch and the runs: up to two minutes
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                output = self.log.read().decode(errors="replace")
+                raise RuntimeError(f"seqlab serve exited: {output.strip()}")
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"seqlab serve did not answer on {self.url} in 2 minutes")
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.log.close()

@@ -1,0 +1,371 @@
+"""seqlab serve: the JSON API in-process, the CLI server, and the page in Chromium.
+
+Three tiny runs (a date seq2seq with attention, a char LM, an attention-pooling
+classifier) train in seconds; the API tests call the app through FastAPI's
+TestClient, the last tests start ``seqlab serve`` on a free loopback port.
+"""
+
+import json
+import os
+import random
+import shutil
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="needs the serve extra (pip install -e .[test])")
+from fastapi.testclient import TestClient
+
+from seqlab import run
+from seqlab.serve.app import create_app, load_models
+from seqlab.serve.limits import Limits
+from seqlab.serve.loadtest import Server, format_table, load_test, percentile
+
+SEQ2SEQ = """\
+task: seq2seq
+data: {dataset: generated_dates, size: 1100, val_size: 50, eval_batch_size: 550}
+model: {kind: seq2seq, embedding_size: 8, hidden_size: 16, decoder: attention}
+train: {batch_size: 32, lr: 0.01, max_steps: 8, eval_every: 8, progress: false}
+decode: {max_length: 12}
+"""
+LM = """\
+task: lm
+data: {path: PATH, tokenizer: char, bptt: 16, val_fraction: 0.2}
+model: {kind: rnn_lm, cell: gru, embedding_size: 8, hidden_size: 16}
+train: {batch_size: 4, lr: 0.01, max_steps: 8, eval_every: 8, progress: false}
+generate: {prompt: "to be", max_new_tokens: 20}
+"""
+CLASSIFY = """\
+task: classify
+data: {path: PATH}
+model: {kind: classifier, cell: gru, embedding_size: 8, hidden_size: 8,
+        pooling: attention, attention_size: 8}
+train: {batch_size: 16, lr: 0.02, epochs: 1, progress: false}
+"""
+
+
+def _train(tmp: Path, name: str, config: str) -> Path:
+    path = tmp / f"{name}.yaml"
+    path.write_text(config)
+    run.train(run.load_run_config(path), tmp / name, log=lambda *a, **k: None)
+    return tmp / name
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("serve")
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question. " * 20)
+    rng = random.Random(0)
+    intents = ["text\tlabel"] + [
+        f"{rng.choice(['please', 'now', 'i'])} {word}\t{label}"
+        for label, word in [("greet", "hello"), ("bye", "ciao")] * 60
+    ]
+    (tmp / "intents.tsv").write_text("\n".join(intents) + "\n")
+    return {
+        "dates": _train(tmp, "dates", SEQ2SEQ),
+        "chars": _train(tmp, "chars", LM.replace("PATH", str(corpus))),
+        "intents": _train(
+            tmp, "intents", CLASSIFY.replace("PATH", str(tmp / "intents.tsv"))
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def models(runs):
+    return load_models(list(runs.values()))
+
+
+@pytest.fixture
+def client(models):
+    with TestClient(create_app(models)) as c:
+        yield c
+
+
+def _error(response, status: int, field: str | None) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["field"] == field, body
+    return body["error"]
+
+
+# ---- endpoints -------------------------------------------------------------------
+def test_healthz_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok", "models": 3}
+    listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert set(listed) == {"dates", "chars", "intents"}
+    assert listed["dates"]["kind"] == "seq2seq" and listed["dates"]["beam"]
+    assert listed["dates"]["endpoint"] == "predict"
+    assert listed["chars"]["endpoint"] == "generate"
+    assert listed["chars"]["example"] == "to be"
+    assert "val_accuracy" in listed["dates"]["metrics"]
+    assert listed["dates"]["config"]["model"]["decoder"] == "attention"
+
+
+def test_predict_seq2seq_returns_output_and_attention(client):
+    r = client.post("/v1/predict", json={"model": "dates", "input": "May 5, 1999"})
+    result = r.json()["result"]
+    assert r.status_code == 200 and result["score"] <= 0
+    assert len(result["attention"]) == len(result["output_tokens"])
+    assert all(len(row) == len(result["source_tokens"]) for row in result["attention"])
+    beam = client.post(
+        "/v1/predict", json={"model": "dates", "input": "May 5, 1999", "beam": 3}
+    )
+    assert beam.status_code == 200 and "output" in beam.json()["result"]
+
+
+def test_predict_classifier_returns_label_and_token_weights(client):
+    r = client.post("/v1/predict", json={"model": "intents", "input": "hello now"})
+    result = r.json()["result"]
+    assert result["label"] in {"greet", "bye"}
+    assert len(result["attention"]) == len(result["tokens"]) == 2
+
+
+def _sse(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = (line.split(": ", 1)[1] for line in block.split("\n"))
+        events.append((name, json.loads(data)))
+    return events
+
+
+def test_generate_streams_tokens_then_done(client):
+    body = {"model": "chars", "prompt": "to", "max_new_tokens": 7, "seed": 1}
+    r = client.post("/v1/generate", json=body)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = _sse(r.text)
+    assert [name for name, _ in events] == ["token"] * 7 + ["done"]
+    text = "".join(data["text"] for _, data in events[:-1])
+    assert events[-1][1]["text"] == text and events[-1][1]["tokens"] == 7
+    whole = client.post("/v1/generate", json=body | {"stream": False}).json()
+    assert whole["text"] == text  # same seed, same text, streamed or not
+
+
+def test_openapi_docs_and_the_page_are_served(client):
+    assert client.get("/docs").status_code == 200
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="heatmap"' in page.text
+    assert "function heatmap" in client.get("/static/app.js").text
+    assert "http" not in page.text.replace("http-equiv", "")  # nothing from a CDN
+
+
+# ---- limits and malformed requests -----------------------------------------------
+def test_unknown_model_and_wrong_endpoint(client):
+    r = client.post("/v1/predict", json={"model": "nope", "input": "x"})
+    assert "unknown model 'nope'" in _error(r, 404, "model")
+    r = client.post("/v1/generate", json={"model": "dates"})
+    assert "/v1/predict" in _error(r, 422, "model")
+
+
+def test_bad_json_missing_and_unknown_fields(client):
+    r = client.post(
+        "/v1/predict",
+        content=b'{"model": ',
+        headers={"content-type": "application/json"},
+    )
+    _error(r, 422, "body")
+    _error(client.post("/v1/predict", json={"model": "dates"}), 422, "input")
+    r = client.post("/v1/predict", json={"model": "dates", "input": "x", "bem": 2})
+    _error(r, 422, "bem")
+    _error(client.post("/v1/predict", json=[1, 2]), 422, "body")
+    r = client.post("/v1/predict", content=b"model=x", headers={"content-type": "a/b"})
+    _error(r, 422, "body")
+    r = client.post("/v1/predict", content=b'{"model": "\xff"}')
+    assert r.status_code == 422
+    _error(
+        client.post("/v1/predict", json={"model": "dates", "input": " "}), 422, "input"
+    )
+    assert client.get("/healthz").status_code == 200
+
+
+def test_input_beam_and_token_limits_name_the_field(client):
+    r = client.post("/v1/predict", json={"model": "dates", "input": "1" * 2001})
+    assert "at most 2000" in _error(r, 422, "input")
+    r = client.post("/v1/predict", json={"model": "dates", "input": "1" * 300})
+    assert "data.max_source_length" in _error(r, 422, "input")  # the model's own limit
+    r = client.post("/v1/predict", json={"model": "dates", "input": "x", "beam": 11})
+    _error(r, 422, "beam")
+    _error(
+        client.post("/v1/predict", json={"model": "dates", "input": "x", "beam": 0}),
+        422,
+        "beam",
+    )
+    r = client.post("/v1/predict", json={"model": "intents", "input": "hi", "beam": 2})
+    assert "beam must be 1" in _error(r, 422, None)
+    r = client.post("/v1/generate", json={"model": "chars", "max_new_tokens": 1001})
+    _error(r, 422, "max_new_tokens")
+    r = client.post("/v1/generate", json={"model": "chars", "top_p": 1.5})
+    _error(r, 422, "top_p")
+    r = client.post("/v1/generate", json={"model": "chars", "prompt": "t" * 2001})
+    _error(r, 422, "prompt")
+
+
+def test_a_body_over_the_limit_is_413_whether_announced_or_chunked(client):
+    big = json.dumps({"model": "x", "input": "a" * 200_000})
+    r = client.post(
+        "/v1/predict", content=big, headers={"content-type": "application/json"}
+    )
+    assert "larger than 65536 bytes" in _error(r, 413, "body")
+    chunks = (big[i : i + 10_000].encode() for i in range(0, len(big), 10_000))
+    r = client.post(
+        "/v1/predict", content=chunks, headers={"content-type": "application/json"}
+    )
+    _error(r, 413, "body")
+    assert client.get("/healthz").status_code == 200
+
+
+def test_requests_beyond_max_in_flight_get_429(models, monkeypatch):
+    adapter, release = models["intents"], threading.Event()
+    real = adapter.predict_batch
+    monkeypatch.setattr(
+        adapter, "predict_batch", lambda *a: release.wait(5) and real(*a)
+    )
+    body = {"model": "intents", "input": "hello"}
+    with TestClient(create_app(models, Limits(max_in_flight=1))) as c:
+        first = []
+        waiter = threading.Thread(
+            target=lambda: first.append(c.post("/v1/predict", json=body))
+        )
+        waiter.start()
+        while c.app.state.runner.in_flight == 0:
+            time.sleep(0.01)
+        assert "busy" in _error(c.post("/v1/predict", json=body), 429, None)
+        release.set()
+        waiter.join()
+        assert first[0].status_code == 200
+        assert c.post("/v1/predict", json=body).status_code == 200
+
+
+def test_requests_that_wait_together_are_computed_as_one_batch(models, monkeypatch):
+    adapter, release, sizes = models["dates"], threading.Event(), []
+    real = adapter.predict_batch
+
+    def recorded(texts, beam):
+        sizes.append(len(texts))
+        release.wait(5)
+        return real(texts, beam)
+
+    monkeypatch.setattr(adapter, "predict_batch", recorded)
+    dates = ["May 5, 1999", "3/4/99", "june 1, 2001", "12 jan 1980"]
+    answers = {}
+
+    def ask(text):
+        body = {"model": "dates", "input": text}
+        answers[text] = c.post("/v1/predict", json=body).json()["result"]["output"]
+
+    with TestClient(create_app(models)) as c:
+        threads = [threading.Thread(target=ask, args=(d,)) for d in dates]
+        threads[0].start()
+        while not sizes:
+            time.sleep(0.01)
+        for t in threads[1:]:
+            t.start()
+        while c.app.state.runner.in_flight < 4:
+            time.sleep(0.01)
+        release.set()
+        for t in threads:
+            t.join()
+    assert sizes == [1, 3]
+    for text in dates:  # as if each had come alone
+        assert answers[text] == real([text], 1)[0]["output"]
+
+
+def test_a_refused_input_fails_only_its_own_request_in_a_batch(models):
+    results = models["dates"].predict_batch(["May 5, 1999", "1" * 300], 1)
+    assert "output" in results[0] and results[1].field == "input"
+
+
+def test_the_time_limit_is_504_or_an_error_event(models, monkeypatch):
+    monkeypatch.setattr(models["intents"], "predict_batch", lambda *a: time.sleep(0.3))
+    task = models["chars"].loaded.task
+    decode_tokens = task.decode_tokens
+    slow = lambda ids: time.sleep(0.01) or decode_tokens(ids)  # noqa: E731
+    monkeypatch.setattr(task, "decode_tokens", slow)
+    with TestClient(create_app(models, Limits(timeout_s=0.05))) as c:
+        r = c.post("/v1/predict", json={"model": "intents", "input": "hello"})
+        assert "longer than 0.05 s" in _error(r, 504, None)
+        body = {"model": "chars", "max_new_tokens": 50}
+        events = _sse(c.post("/v1/generate", json=body).text)
+        assert events[-1][0] == "error" and len(events) < 50
+        _error(c.post("/v1/generate", json=body | {"stream": False}), 504, None)
+
+
+def test_an_internal_error_is_a_500_and_the_server_stays_up(models, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(models["intents"], "predict_batch", broken)
+    with TestClient(create_app(models), raise_server_exceptions=False) as c:
+        r = c.post("/v1/predict", json={"model": "intents", "input": "hello"})
+        assert r.status_code == 500
+        assert c.get("/healthz").status_code == 200
+
+
+# ---- the real server: CLI, loopback, Chromium ------------------------------------
+@pytest.fixture(scope="module")
+def server(runs):
+    with Server(list(runs.values())) as started:  # seqlab serve, a free port
+        yield started.url
+
+
+def test_cli_server_refuses_an_oversized_body_and_stays_up(server):
+    big = json.dumps({"model": "x", "input": "a" * 200_000}).encode()
+    request = urllib.request.Request(
+        server + "/v1/predict", big, {"content-type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 413
+    assert urllib.request.urlopen(server + "/healthz", timeout=5).status == 200
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_page_shows_output_and_heat_map_in_chromium(server):
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 760})
+            page.goto(server + "/")
+            page.wait_for_selector("#model option", state="attached")
+            page.select_option("#model", "dates")
+            page.fill("#input", "June 7, 2004")
+            page.click("#run")
+            page.wait_for_selector("#heatmap td.cell")
+            rows = page.locator("#heatmap tbody tr").count()
+            assert page.locator("#heatmap td.cell").count() == rows * len(
+                "June 7, 2004"
+            )
+            assert page.locator("#output").inner_text().strip() != "" or rows == 1
+            if os.environ.get("SEQLAB_SCREENSHOT"):
+                page.screenshot(path=os.environ["SEQLAB_SCREENSHOT"], full_page=True)
+            page.select_option("#model", "chars")
+            page.fill("#input", "to be")
+            page.click("#run")
+            page.wait_for_function(
+                "document.getElementById('stats').textContent.includes('tokens')"
+            )
+            assert len(page.locator("#output").inner_text()) > len("to be")
+        finally:
+            browser.close()
+
+
+def test_the_load_test_counts_answers_and_latencies(server):
+    model = {"name": "dates", "endpoint": "predict", "example": "May 5, 1999"}
+    rows = load_test(server, model, clients=(1, 4), requests=12, time_cap=20)
+    assert [(r.clients, r.sent, r.ok, r.errors) for r in rows] == [
+        (1, 12, 12, 0),
+        (4, 12, 12, 0),
+    ]
+    assert all(0 < r.p50_ms <= r.p99_ms for r in rows)
+    assert "| dates | 4 | 12 | 12 |" in format_table(rows)
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile(list(range(1, 101)), 99) == 99
