@@ -311,3 +311,12 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     assert text.startswith("model:\n  kind: transformer\n")
     save_config(cfg, tmp_path / "saved.yaml")
     assert load_config(RunConfig, tmp_path / "saved.yaml") == cfg
+
+
+def test_cli_set_takes_several_pairs_and_repeats():
+    from seqlab.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "c.yaml", "--set", "a=1", "b.c=2", "--set", "d=3"]
+    )
+    assert args.overrides == ["a=1", "b.c=2", "d=3"]

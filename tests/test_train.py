@@ -134,3 +134,27 @@ def test_config_errors_name_key_and_file(tmp_path):
     cfg = load_run_config(path, ("train.clip_norm=1", "train.lr=3e-4"))
     assert cfg.train.lr == pytest.approx(3e-4)
     assert torch.is_tensor(torch.tensor(cfg.train.lr))
+
+
+def test_bf16_autocast_trains_and_resumes_on_cpu(pattern_file, tmp_path):
+    run = tmp_path / "run"
+    summary = train(tiny_config(pattern_file, max_steps=10, precision="bf16"), run)
+    assert summary["steps"] == 10 and summary["val_loss"] < 3.5
+    more = tiny_config(pattern_file, max_steps=12, precision="bf16")
+    assert train(more, run, resume=True)["steps"] == 12
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU refusal")
+def test_fp16_on_cpu_is_refused_clearly(pattern_file, tmp_path):
+    cfg = tiny_config(pattern_file, max_steps=2, precision="fp16", device="cpu")
+    with pytest.raises(ValueError, match="fp16' needs a CUDA device"):
+        train(cfg, tmp_path / "run")
+
+
+def test_seqlab_train_is_a_plain_function(pattern_file, tmp_path):
+    import seqlab
+
+    cfg = tiny_config(pattern_file, max_steps=4).model_dump(mode="json")
+    summary = seqlab.train(cfg, tmp_path / "run", overrides=["train.max_steps=3"])
+    assert summary["steps"] == 3
+    assert (tmp_path / "run" / "summary.json").is_file()

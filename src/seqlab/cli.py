@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 
 from seqlab import __version__
@@ -49,11 +51,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(commands)
     add_generate(commands)
     add_predict(commands)
+    add_chat(commands)
     add_plot_attention(commands)
     add_bench(commands)
     add_experiment(commands)
     add_demo(commands)
+    add_serve(commands)
+    add_export(commands)
     return parser
+
+
+def add_serve(commands) -> None:
+    from seqlab.serve.limits import Limits
+
+    p = commands.add_parser(
+        "serve", help="serve trained runs: a JSON API and a web page (needs [serve])"
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    p.add_argument("--port", type=int, default=8000)
+    for field in dataclasses.fields(Limits):
+        flag = "--" + field.name.replace("_", "-")
+        kind, default = type(field.default), field.default
+        p.add_argument(flag, type=kind, default=default, help=f"default: {default}")
+    p.set_defaults(run=run_serve, command="serve")
+
+
+def run_serve(args) -> int:
+    from seqlab.serve import serve
+    from seqlab.serve.limits import Limits
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as err:
+        raise ValueError("needs the serve extra: pip install 'seqlab[serve]'") from err
+    names = [field.name for field in dataclasses.fields(Limits)]
+    limits = Limits(**{name: getattr(args, name) for name in names})
+    serve(args.run_dirs, args.host, args.port, limits)
+    return 0
 
 
 def add_bench(commands) -> None:
@@ -75,6 +111,61 @@ def add_bench(commands) -> None:
     gen.add_argument("--json", action="store_true", help="print a JSON list of rows")
     gen.add_argument("--new-tokens", type=int, default=256)
     gen.set_defaults(run=run_bench_generate, command="bench")
+    add_bench_serve(kinds)
+
+
+def add_bench_serve(kinds) -> None:
+    p = kinds.add_parser(
+        "serve",
+        help="load test: seqlab serve on loopback, 1/8/32 concurrent clients "
+        "(a fixed number of requests, a time cap)",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--requests", type=int, default=200, help="per client count")
+    p.add_argument("--clients", default="1,8,32", help="comma-separated counts")
+    p.add_argument("--time-cap", type=float, default=60.0, help="seconds per level")
+    p.add_argument("--input", default=None, help="input or prompt of every request")
+    p.add_argument("--max-new-tokens", type=int, default=32, help="generate only")
+    p.add_argument("--max-in-flight", type=int, default=None, help="server limit")
+    p.add_argument("--workers", type=int, default=None, help="server threads")
+    p.add_argument(
+        "--max-batch", type=int, default=None, help="server micro-batch (1: none)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    p.set_defaults(run=run_bench_serve, command="bench")
+
+
+def run_bench_serve(args) -> int:
+    import urllib.request
+
+    from seqlab.serve import loadtest
+
+    clients = tuple(int(n) for n in args.clients.split(","))
+    if args.requests < 1 or args.time_cap <= 0 or min(clients) < 1:
+        raise ValueError("--requests, --time-cap and --clients must be positive")
+    options = []
+    for flag in ("max_in_flight", "workers", "max_batch"):
+        if getattr(args, flag) is not None:
+            options += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    rows = []
+    with loadtest.Server(args.run_dirs, options) as server:
+        with urllib.request.urlopen(server.url + "/v1/models") as response:
+            models = json.load(response)["models"]
+        for model in models:
+            rows += loadtest.load_test(
+                server.url,
+                model,
+                clients=clients,
+                requests=args.requests,
+                time_cap=args.time_cap,
+                text=args.input,
+                max_new_tokens=args.max_new_tokens,
+            )
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        print(loadtest.format_table(rows))
+    return 0
 
 
 def run_bench_rnn(args) -> int:
@@ -198,7 +289,8 @@ def add_demo(commands) -> None:
     demo.add_argument(
         "--set",
         dest="overrides",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
         help="override the demo config, e.g. train.max_minutes=1",
@@ -244,10 +336,12 @@ def add_train(commands) -> None:
     p.add_argument(
         "--set",
         dest="overrides",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. train.lr=3e-4",
+        help="override config keys, e.g. --set train.lr=3e-4 train.batch_size=64 "
+        "(repeatable)",
     )
     p.add_argument(
         "--resume",
@@ -270,8 +364,9 @@ def run_train(args) -> int:
     cfg = run.load_run_config(args.config, tuple(args.overrides))
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     summary = run.train(cfg, out, resume=args.resume, data_dir=args.data_dir)
-    print(json.dumps(summary, indent=2))
-    print(f"run saved in {out}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 alone reports
+        print(json.dumps(summary, indent=2))
+        print(f"run saved in {out}", file=sys.stderr)
     return 0
 
 
@@ -361,6 +456,11 @@ def add_predict(commands) -> None:
     )
     p.add_argument("run_dir")
     p.add_argument("--input", help="file with one input per line (default: stdin)")
+    p.add_argument(
+        "--image",
+        action="append",
+        help="caption runs: a picture file to caption (repeat for several)",
+    )
     p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
     p.add_argument(
         "--json",
@@ -383,15 +483,52 @@ def run_predict(args) -> int:
             f"{args.run_dir} is a {loaded.cfg.task!r} run, which has no "
             "predict; use seqlab generate for language models"
         )
-    if args.input:
-        text = Path(args.input).read_text(encoding="utf-8")
+    if args.image:  # a caption run reads picture paths as its input lines
+        lines = list(args.image)
+    elif args.input:
+        lines = Path(args.input).read_text(encoding="utf-8").splitlines()
     else:
-        text = sys.stdin.read()
-    lines = text.splitlines()
+        lines = sys.stdin.read().splitlines()
     for line in loaded.task.predict(
         loaded.model, lines, beam=args.beam, as_json=args.json
     ):
         print(line)
+    return 0
+
+
+def add_chat(commands) -> None:
+    p = commands.add_parser(
+        "chat",
+        help="chat in the terminal: a classify run names each message's intent, "
+        "a seq2seq run answers",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="one or two runs")
+    p.add_argument("--beam", type=int, default=1, help="beam size of the answers")
+    p.add_argument("--json", action="store_true", help="one JSON object per reply")
+    p.set_defaults(run=run_chat, command="chat")
+
+
+def run_chat(args) -> int:
+    from seqlab.chat import ChatBot, chat_loop
+
+    if len(args.run_dirs) > 2:
+        raise ValueError("chat takes one or two run directories")
+    bot = ChatBot.load(args.run_dirs, beam=args.beam)
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("seqlab chat: type a message; exit or Ctrl-D leaves", flush=True)
+
+    def read() -> str:
+        if interactive:
+            return input("> ")
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line
+
+    chat_loop(bot, read, lambda text: print(text, flush=True), as_json=args.json)
+    if interactive:
+        print()
     return 0
 
 
@@ -407,6 +544,13 @@ def add_experiment(commands) -> None:
         type=int,
         default=None,
         help="seeds per setting (default: 1 quick, 3 full)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the models are small, and more threads "
+        "slow them down on a busy CPU)",
     )
     p.set_defaults(run=run_experiment_cmd, command="experiment")
 
@@ -430,6 +574,8 @@ def run_experiment_cmd(args) -> int:
         )
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     out = Path(args.out) if args.out else Path("experiments") / args.name
     results = run_experiment(
         EXPERIMENTS[args.name],
@@ -437,9 +583,32 @@ def run_experiment_cmd(args) -> int:
         quick=args.quick,
         seeds=args.seeds,
         log=lambda m: print(m, file=sys.stderr),
+        threads=args.threads,
     )
     held = {True: "held", False: "did not hold", None: "inconclusive"}[results["held"]]
     print(f"{args.name}: the claim {held}; report in {out / 'report.md'}")
+    return 0
+
+
+def add_export(commands) -> None:
+    p = commands.add_parser(
+        "export", help="export a trained run for inference without seqlab (ONNX)"
+    )
+    p.add_argument("run_dir", help="the run directory of `seqlab train`")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument(
+        "--out",
+        help="file to write (default: RUN_DIR/model.onnx; seq2seq writes "
+        "<name>-encoder.onnx and <name>-decoder.onnx)",
+    )
+    p.set_defaults(run=run_export, command="export")
+
+
+def run_export(args) -> int:
+    from seqlab.export import export_run
+
+    for path in export_run(args.run_dir, args.out):
+        print(path)
     return 0
 
 
@@ -450,7 +619,8 @@ def add_plot_attention(commands) -> None:
         "cross-attention of every layer and head)",
     )
     p.add_argument("run_dir")
-    p.add_argument("--input", required=True, help="the source text")
+    p.add_argument("--input", help="the source text")
+    p.add_argument("--image", help="caption runs: the picture file")
     p.add_argument("--out", required=True, help="image file to write, e.g. attn.png")
     p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
     p.set_defaults(run=run_plot_attention, command="plot-attention")
@@ -459,7 +629,11 @@ def add_plot_attention(commands) -> None:
 def run_plot_attention(args) -> int:
     from seqlab import plots, run
 
+    if (args.input is None) == (args.image is None):
+        raise ValueError("give either --input (seq2seq) or --image (caption runs)")
     loaded = run.load_run(args.run_dir)
+    if args.image is not None:
+        return _plot_image_attention(loaded, args)
     if not hasattr(loaded.task, "translate"):
         raise ValueError(f"{args.run_dir} is a {loaded.cfg.task!r} run, not seq2seq")
     result = loaded.task.translate(loaded.model, [args.input], beam=args.beam)[0]
@@ -489,4 +663,25 @@ def run_plot_attention(args) -> int:
         return 2
     print(f"{result.source} -> {result.text}")
     print(f"attention heat map written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _plot_image_attention(loaded, args) -> int:
+    from seqlab import plots
+
+    if not hasattr(loaded.task, "caption"):
+        raise ValueError(f"--image needs a caption run; {args.run_dir} is not one")
+    result = loaded.task.caption(loaded.model, [args.image], beam=args.beam)[0]
+    if result.attention is None:
+        raise ValueError(f"{args.run_dir} has no attention to draw (no attention)")
+    picture = loaded.task.read_images([args.image])[0].permute(1, 2, 0).numpy()
+    try:
+        plots.image_attention(
+            picture, result.tokens, result.attention, args.out, title=result.text
+        )
+    except ImportError as err:
+        print(f"seqlab plot-attention: error: {err}", file=sys.stderr)
+        return 2
+    print(result.text)
+    print(f"attention over the picture written to {args.out}", file=sys.stderr)
     return 0

@@ -9,11 +9,17 @@ RUN_DIR layout::
     metrics.jsonl        one line per evaluation
     summary.json         final metrics: val/test loss and perplexity, timing, size
     tb/                  TensorBoard events (with the tensorboard extra)
+
+Under ``torchrun`` every process runs ``train`` with the same arguments; rank 0
+alone writes the run directory (the others prepare their data in a scratch
+directory) and all return the same summary.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqlab import distributed
 from seqlab.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from seqlab.config import ConfigError, apply_overrides, load_yaml, save_config, validate
 from seqlab.models import build_model
@@ -42,6 +49,23 @@ def load_run_config(path: str | Path, overrides: tuple[str, ...] = ()):
     return validate(TASKS[task][0], data, source)
 
 
+def as_run_config(config, overrides: tuple[str, ...] = ()):
+    """A validated run config from a YAML path, a dict or a run config."""
+    if isinstance(config, (str, Path)):
+        return load_run_config(config, overrides)
+    if not isinstance(config, dict):
+        if not overrides:
+            return config
+        config = config.model_dump(mode="json")
+    data = apply_overrides(dict(config), list(overrides))
+    task = data.get("task", "lm")
+    if task not in TASKS:
+        raise ConfigError(
+            f"task: unknown task {task!r}; choose one of {', '.join(TASKS)}"
+        )
+    return validate(TASKS[task][0], data, "<dict>")
+
+
 def train(
     config,
     run_dir: str | Path,
@@ -57,26 +81,51 @@ def train(
     cfg = config if not isinstance(config, (str, Path)) else load_run_config(config)
     run_dir = Path(run_dir)
     _check_run_dir(run_dir, resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.train.seed)
-    task = TASKS[cfg.task][1].prepare(cfg, data_dir, run_dir)
-    save_config(cfg, run_dir / "config.yaml")
-    model = build_model(cfg.model, **task.model_sizes)
-    trainer = Trainer(
-        model,
-        cfg.train,
-        run_dir=run_dir,
-        evaluate=lambda m: task.evaluate(m, "val"),
-        meta=_meta(cfg, task),
-        monitor=task.monitor,
-        maximize=task.maximize,
-        perplexity=cfg.task == "lm",
-        log=log,
-    )
-    result = trainer.fit(task.train_batches, task.steps_per_epoch(), resume=resume)
-    summary = summarize(trainer.model, task, result, run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    owned = distributed.setup(resolve_device(cfg.train.device))
+    try:
+        return _train(cfg, run_dir, resume, data_dir, log)
+    finally:
+        if owned:
+            distributed.teardown()
+
+
+def _train(cfg, run_dir: Path, resume: bool, data_dir, log) -> dict[str, Any]:
+    main = distributed.is_main()
+    distributed.barrier()  # every rank has checked run_dir before rank 0 writes
+    with ExitStack() as stack:
+        # ranks but 0 write what prepare saves (vocabulary ...) to a scratch dir
+        prep_dir = run_dir if main else Path(stack.enter_context(_scratch()))
+        prep_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.train.seed)
+        task = TASKS[cfg.task][1].prepare(cfg, data_dir, prep_dir)
+        if main:
+            save_config(cfg, run_dir / "config.yaml")
+        model = build_model(cfg.model, **task.model_sizes)
+        trainer = Trainer(
+            model,
+            cfg.train,
+            run_dir=run_dir,
+            evaluate=lambda m: task.evaluate(m, "val"),
+            meta=_meta(cfg, task),
+            monitor=task.monitor,
+            maximize=task.maximize,
+            perplexity=cfg.task == "lm",
+            log=log if main else _quiet,
+        )
+        steps = task.steps_per_epoch()
+        result = trainer.fit(task.train_batches, steps, resume=resume)
+        summary = summarize(trainer.model, task, result, run_dir)
+    if main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _scratch():
+    return tempfile.TemporaryDirectory(prefix="seqlab-rank-")
+
+
+def _quiet(message: str) -> None:
+    del message
 
 
 def summarize(model: nn.Module, task, result, run_dir: Path) -> dict[str, Any]:

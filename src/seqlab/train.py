@@ -10,10 +10,18 @@ every epoch or every N steps, early stopping, a time budget that stops cleanly a
 still evaluates and saves, a progress bar, ``metrics.jsonl`` plus TensorBoard, and
 checkpoints that resume exactly (weights, optimizer, schedule, RNG, position in the
 epoch, carried state).
+
+Under ``torchrun`` (see ``seqlab.distributed``) the model is wrapped in
+``DistributedDataParallel``; each rank trains on its share of every batch's rows,
+the logged loss is the mean over ranks, the clock is the slowest rank's (so all
+ranks stop at the same step), and rank 0 alone writes logs and checkpoints.
+Precision options: bf16/fp16 autocast (fp16 with a gradient scaler), TF32 matmuls
+and ``torch.compile``, all off by default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -30,6 +38,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from seqlab import distributed
 from seqlab.checkpoint import (
     check_compatible,
     load_checkpoint,
@@ -66,6 +75,11 @@ class TrainConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between TensorBoard/progress updates
     progress: bool = True  # the progress bar (on stderr)
+    # Autocast dtype of the forward pass; fp16 (CUDA only) adds a gradient scaler.
+    # Weights and optimizer stay fp32. bf16 also runs on CPU (slowly on most CPUs).
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False  # torch.compile the model (first steps are slow)
+    tf32: bool = False  # TF32 matmuls/convolutions on Ampere+ GPUs
 
 
 @dataclass
@@ -182,9 +196,17 @@ class Trainer:
         log: Callable[[str], None] = print,
     ) -> None:
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = distributed.local_device(resolve_device(cfg.device))
+        if cfg.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError(
+                "train.precision 'fp16' needs a CUDA device; use 'bf16' on CPU"
+            )
         self.model = model.to(self.device)
+        self.forward = _wrap(self.model, cfg, self.device)  # DDP / compiled view
         self.optimizer = make_optimizer(model, cfg)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=cfg.precision == "fp16"
+        )
         self.run_dir = Path(run_dir)
         self.evaluate = evaluate
         self.meta = meta
@@ -246,31 +268,42 @@ class Trainer:
         """One optimizer step on ``batch``; returns its loss."""
         start = time.perf_counter()
         self.model.train()
-        batch = batch.to(self.device)
+        num_tokens = int(getattr(batch, "num_tokens", 0))  # of the global batch
+        batch = distributed.shard(batch).to(self.device)
         inputs = batch.inputs()
         stateful = getattr(batch, "carries_state", False)
         if stateful:
             inputs["state"] = detach(self.carry)
-        out = self.model(**inputs, targets=batch.targets)
-        loss = out.loss.detach().item()
+        with self._autocast():
+            out = self.forward(**inputs, targets=batch.targets)
+        # the mean over ranks: what one process on the global batch would log
+        loss = distributed.mean(out.loss.detach().item(), self.device)
         if not math.isfinite(loss):
             self.state.stop_reason = "diverged"
             return loss
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        self.scaler.scale(out.loss).backward()
+        self.scaler.unscale_(self.optimizer)
         clip_grad_norm(self.model.parameters(), self.cfg.clip_norm)
         self._set_lr()
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.carry = out.state if stateful else None
         self.state.step_seconds += time.perf_counter() - start
-        self._count(batch, loss)
+        self._count(num_tokens, loss)
         return loss
 
-    def _count(self, batch: Any, loss: float) -> None:
+    def _autocast(self):
+        if self.cfg.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _count(self, num_tokens: int, loss: float) -> None:
         s = self.state
         s.step += 1
         s.batch_index += 1
-        s.tokens += int(getattr(batch, "num_tokens", 0))
+        s.tokens += num_tokens
         s.train_loss_sum += loss
         s.train_loss_count += 1
         if s.step % self.cfg.log_every == 0 or s.step == 1:
@@ -291,7 +324,10 @@ class Trainer:
         return done
 
     def elapsed(self) -> float:
-        return self._elapsed_before + time.perf_counter() - self._clock_start
+        """Seconds in the training loop; under DDP the slowest rank's, so that the
+        schedule and the time budget agree on every rank (a collective call)."""
+        own = self._elapsed_before + time.perf_counter() - self._clock_start
+        return distributed.maximum(own, self.device)
 
     def _plan(self, steps_per_epoch: int) -> int:
         planned = self.cfg.epochs * steps_per_epoch
@@ -327,9 +363,12 @@ class Trainer:
         s.last_eval_step = s.step
         s.history.append(record)
         self._write_metrics(record)
-        if improved:
-            self.save("best", with_trainer_state=False)
-        self.save("last")
+        carries = distributed.gather(self.carry)  # every rank's streams' state
+        if distributed.is_main():
+            if improved:
+                self.save("best", with_trainer_state=False)
+            self.save("last", carries=carries)
+        distributed.barrier()  # the checkpoint is complete before anyone goes on
         return metrics
 
     def _record(self, metrics: dict[str, float]) -> dict:
@@ -364,8 +403,10 @@ class Trainer:
             s.stop_reason = s.stop_reason or "early_stopping"
         return False
 
-    def save(self, name: str, with_trainer_state: bool = True) -> None:
-        trainer_state = self._trainer_state() if with_trainer_state else None
+    def save(
+        self, name: str, with_trainer_state: bool = True, carries: list | None = None
+    ) -> None:
+        trainer_state = self._trainer_state(carries) if with_trainer_state else None
         save_checkpoint(
             self.run_dir / CHECKPOINTS,
             name,
@@ -374,13 +415,17 @@ class Trainer:
             trainer_state=trainer_state,
         )
 
-    def _trainer_state(self) -> dict:
+    def _trainer_state(self, carries: list | None = None) -> dict:
         state = asdict(self.state)
         state["stop_reason"] = None  # a resumed run decides afresh when to stop
+        carries = carries if carries is not None else [self.carry]
         return {
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "train": state,
-            "carry": self.carry,
+            # one process: its carry; under DDP each rank's, in rank order
+            "carry": carries[0] if len(carries) == 1 else None,
+            "carry_by_rank": carries if len(carries) > 1 else None,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all()
@@ -399,7 +444,9 @@ class Trainer:
         saved = ckpt.trainer_state
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = TrainState(**saved["train"])
-        self.carry = _to_device(saved["carry"], self.device)
+        if saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
+        self.carry = _to_device(self._saved_carry(saved), self.device)
         rng = saved["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available():
@@ -407,6 +454,17 @@ class Trainer:
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         self.log(f"resumed from {ckpt.path} at step {self.state.step}")
+
+    def _saved_carry(self, saved: dict):
+        """This rank's carried state; reset when the number of processes changed."""
+        by_rank = saved.get("carry_by_rank") or [saved.get("carry")]
+        if len(by_rank) != distributed.world_size():
+            self.log(
+                f"resuming on {distributed.world_size()} process(es) a run saved on "
+                f"{len(by_rank)}: the carried recurrent state starts afresh"
+            )
+            return None
+        return by_rank[distributed.rank()]
 
     def _result(self) -> TrainResult:
         s = self.state
@@ -423,6 +481,8 @@ class Trainer:
 
     # ---- logs --------------------------------------------------------------------
     def _open_logs(self) -> None:
+        if not distributed.is_main():
+            return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._writer = _tensorboard_writer(self.run_dir / "tb")
         if self.cfg.progress:
@@ -461,6 +521,8 @@ class Trainer:
             self._bar.set_postfix(post, refresh=False)
 
     def _write_metrics(self, record: dict) -> None:
+        if not distributed.is_main():
+            return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self._writer is not None:
@@ -477,6 +539,21 @@ class Trainer:
             self._bar.write(message)
         else:
             self.log(message)
+
+
+def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """What the training step calls: the model, in DDP under torchrun, compiled
+    on request. Weights are saved from and evaluated with the plain model."""
+    if cfg.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    forward = model
+    if distributed.available():
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        forward = DistributedDataParallel(model, device_ids=ids)
+    return torch.compile(forward) if cfg.compile else forward
 
 
 def _tensorboard_writer(path: Path):

@@ -79,7 +79,7 @@ class MultiHeadAttention(nn.Module):
             v = torch.cat([cache.values, v], dim=2)
             cache = KVCache(k, v)
         # a single new query attends to the whole cache: no causal mask needed
-        is_causal = causal and T > 1
+        is_causal = bool(causal and T > 1)  # bool: a constant when traced
         weights = None
         if need_weights:
             y, weights = attend_with_weights(q, k, v, mask, is_causal)
