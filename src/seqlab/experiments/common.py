@@ -35,8 +35,8 @@ class Experiment:
     name: str
     claim: str  # the articles' claim it tests
     run: Callable[[Context], dict[str, Any]]
-    minutes_full: float  # expected run time on 2 CPU cores
-    minutes_quick: float
+    minutes_full: float  # expected run time on a 2-core CPU, 3 seeds
+    minutes_quick: float  # the same with --quick, 1 seed
 
 
 @dataclass
@@ -68,33 +68,45 @@ def run_experiment(
     seeds: int | None = None,
     log: Callable[[str], None] = print,
     smoke: bool = False,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Run ``exp``, write results.json, report.md and its plots into out_dir.
 
     ``smoke`` (tests) shrinks a quick run further: it checks that every piece runs
-    and writes its outputs, not the claim.
+    and writes its outputs, not the claim. ``threads``: torch's CPU threads during
+    the run. One by default: the experiments' models are small, and on a busy CPU
+    OpenMP threads wait on each other (activations in smoke mode, 2 cores shared
+    with other jobs: 24 s on one thread, 311 s on two).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     quick = quick or smoke
-    seeds = seeds or (1 if quick else 3)
+    default_seeds = 1 if quick else 3
+    seeds = seeds or default_seeds
     minutes = exp.minutes_quick if quick else exp.minutes_full
+    minutes *= seeds / default_seeds  # the estimates are for the default seeds
     log(
-        f"{exp.name}: expected run time about {minutes:g} min on 2 CPU cores "
+        f"{exp.name}: expected run time about {minutes:.3g} min on a 2-core CPU "
         f"({'quick' if quick else 'full'} run, {seeds} seed(s))"
     )
     ctx = Context(out_dir, quick, seeds, log, smoke)
-    start = time.perf_counter()
-    results = exp.run(ctx)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        results = exp.run(ctx)
+        results.update(
+            run_seconds=round(time.perf_counter() - start, 1), hardware=hardware()
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
     results.update(
         name=exp.name,
         claim=exp.claim,
         mode="smoke" if smoke else ("quick" if quick else "full"),
         seeds=seeds,
-        hardware=hardware(),
-        run_seconds=round(time.perf_counter() - start, 1),
         command=f"seqlab experiment {exp.name}{' --quick' if quick else ''} "
-        f"--seeds {seeds}",
+        f"--seeds {seeds} --threads {threads}",
         plots=ctx.plots,
     )
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -103,9 +115,17 @@ def run_experiment(
 
 
 def hardware() -> str:
+    """The device the run used, as a report names it (CPU model from /proc/cpuinfo
+    where Linux has one: platform.processor() is often empty there)."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
     return f"CPU ({cpu}), {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
@@ -144,8 +164,11 @@ def markdown_table(table: dict[str, Any]) -> list[str]:
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
-    """Mean and standard deviation over seeds (std 0 for one seed)."""
+    """Mean and standard deviation over seeds (std 0 for one seed); a diverged run
+    (inf) makes both inf."""
     values = [float(v) for v in values]
+    if not all(math.isfinite(v) for v in values):
+        return {"mean": math.inf, "std": math.inf}
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return {"mean": statistics.fmean(values), "std": std}
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.layers import make_recurrent
+from seqlab.models.transformer import EncoderBlock, sinusoidal_positions
 from seqlab.utils import clip_grad_norm
 
 ADDING_BASELINE_MSE = 1 / 6
@@ -44,10 +45,17 @@ class Regressor(nn.Module):
     """Recurrent layer over (B, T, I) -> a number from the last hidden state."""
 
     def __init__(
-        self, cell: str, input_size: int, hidden_size: int, activation: str = "tanh"
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        activation: str = "tanh",
+        num_layers: int = 1,
     ) -> None:
         super().__init__()
-        self.rnn = make_recurrent(cell, input_size, hidden_size, activation=activation)
+        self.rnn = make_recurrent(
+            cell, input_size, hidden_size, activation=activation, num_layers=num_layers
+        )
         self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -130,3 +138,31 @@ def mse(model: nn.Module, x: Tensor, y: Tensor) -> float:
     value = nn.functional.mse_loss(model(x), y).item()
     model.train()
     return value
+
+
+class TransformerRegressor(nn.Module):
+    """Transformer encoder over (B, T, I) -> a number from the mean of its outputs.
+
+    seqlab's encoder blocks (pre-norm, no padding: every sequence has length T) with
+    sinusoidal positions; every position sees every other in one step, however far.
+    """
+
+    def __init__(
+        self, input_size: int, d_model: int, num_layers: int = 2, max_len: int = 4096
+    ) -> None:
+        super().__init__()
+        self.inp = nn.Linear(input_size, d_model)
+        positions = sinusoidal_positions(max_len, d_model)
+        self.register_buffer("positions", positions, persistent=False)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(d_model, 4, 4 * d_model, 0.0, pre_norm=True)
+            for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.inp(x) + self.positions[: x.shape[1]]  # (B, T, D)
+        for block in self.blocks:
+            h = block(h, None)
+        return self.head(self.norm(h).mean(1)).squeeze(-1)  # (B,)

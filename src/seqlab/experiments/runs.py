@@ -1,0 +1,90 @@
+"""Experiments that train real seqlab runs: a config built in code, the trainer.
+
+The experiments on real data (addition, dates, Tiny Shakespeare, Brown) build a run
+config as the files in configs/ do, with a smaller budget (steps or minutes), and
+train it with :func:`seqlab.run.train` into ``DIR/runs/NAME``: the same task, model
+and trainer as ``seqlab train``, so a figure here is a figure of seqlab itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from seqlab import run
+from seqlab.config import validate
+from seqlab.data import datasets
+from seqlab.experiments.common import Context
+from seqlab.tasks import TASKS
+
+
+@dataclass
+class Trained:
+    """A finished run: summary.json, the metrics.jsonl records, its directory."""
+
+    summary: dict[str, Any]
+    history: list[dict[str, Any]]
+    run_dir: str
+
+    def curve(self, metric: str) -> list[list[float]]:
+        """[[step, value], ...] of ``metric`` over the run's evaluations."""
+        return [[r["step"], r[metric]] for r in self.history if metric in r]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary, "history": self.history}
+
+
+def train(ctx: Context, name: str, config: dict[str, Any]) -> Trained:
+    """Validate ``config`` (a run config as a dict) and train it into runs/NAME.
+
+    A run directory left by an earlier call is replaced: an experiment rerun into
+    the same DIR starts afresh rather than refusing.
+    """
+    cfg = validate(TASKS[config["task"]][0], config, f"experiment run {name!r}")
+    run_dir = ctx.out_dir / "runs" / name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    ctx.log(f"  train {name}")
+    summary = run.train(cfg, run_dir, log=lambda _: None)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return Trained(summary, [json.loads(line) for line in lines], str(run_dir))
+
+
+def budget(
+    steps: int | None = None, minutes: float | None = None, **train: Any
+) -> dict[str, Any]:
+    """A train section ending at ``steps`` or ``minutes`` (whichever comes first),
+    with cosine decay over it, no progress bar (the experiment logs its own)."""
+    return {
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "min_lr_ratio": 0.05,
+        "epochs": 1000,  # the budget ends the run, not epochs
+        "max_steps": steps,
+        "max_minutes": minutes,
+        "clip_norm": 1.0,
+        "progress": False,
+        **train,
+    }
+
+
+def char_lm(model: dict[str, Any], train: dict[str, Any], bptt: int = 64) -> dict:
+    """A Tiny Shakespeare character LM run config (configs/shakespeare-char-*.yaml)."""
+    return {
+        "task": "lm",
+        "data": {"dataset": "tinyshakespeare", "tokenizer": "char", "bptt": bptt},
+        "model": model,
+        "train": train,
+    }
+
+
+def shakespeare_train_chars() -> int:
+    """Characters in Tiny Shakespeare's train split: one epoch of the char LM."""
+    path = datasets.locate("tinyshakespeare", None, download=True)
+    return len(datasets.read_tinyshakespeare(path)[0])
+
+
+def seconds_per_epoch(trained: Trained, tokens_per_epoch: int) -> float:
+    """One epoch at the run's measured speed (training steps only, no evaluation)."""
+    return tokens_per_epoch / trained.summary["tokens_per_second"]
