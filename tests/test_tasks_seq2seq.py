@@ -155,3 +155,18 @@ def test_json_output_has_scores_and_attention_in_source_order(task, model):
     torch.testing.assert_close(
         torch.tensor(result.attention), flipped.float(), atol=1e-4, rtol=0
     )
+
+
+def test_a_short_line_in_a_batch_gets_the_attention_it_gets_alone(task, model):
+    lines = ["3/4/99", "Tuesday, September 25, 1984"]  # the first is padded
+    together = task.translate(model, lines)
+    for line, batched in zip(lines, together, strict=True):
+        alone = task.translate(model, [line])[0]
+        assert batched.text == alone.text
+        assert len(batched.attention[0]) == len(line)  # no columns for padding
+        torch.testing.assert_close(
+            torch.tensor(batched.attention),
+            torch.tensor(alone.attention),
+            atol=1e-4,
+            rtol=0,
+        )
