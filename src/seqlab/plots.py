@@ -88,6 +88,60 @@ def attention_grid(
     return path
 
 
+def image_attention(
+    picture,
+    tokens: Sequence[str],
+    maps: Sequence,
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Draw a captioner's attention over its picture: the picture, then one panel
+    per generated token with that step's (G, G) weights stretched over the picture
+    (brighter = more weight). ``picture`` is (P, P, 3) uint8; ``maps`` one (G, G)
+    grid per token."""
+    import numpy as np
+
+    maps = np.asarray(maps, dtype=float)
+    if maps.ndim != 3 or len(maps) != len(tokens):
+        raise ValueError(
+            f"maps must be {len(tokens)} (G, G) grids, one per token, "
+            f"got shape {maps.shape}"
+        )
+    plt = _pyplot()
+    columns = min(6, len(tokens) + 1)
+    rows = -(-(len(tokens) + 1) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.0 * columns, 2.2 * rows), squeeze=False
+    )
+    P = picture.shape[0]
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k > len(tokens):
+            continue
+        ax.imshow(picture, extent=(0, P, P, 0))
+        if k == 0:
+            ax.set_title("picture", fontsize=9)
+            continue
+        weights = maps[k - 1] / max(maps[k - 1].max(), 1e-9)
+        ax.imshow(
+            weights,
+            cmap="gray",
+            alpha=0.6,
+            extent=(0, P, P, 0),
+            vmin=0,
+            vmax=1,
+            interpolation="bilinear",
+        )
+        ax.set_title(_label(tokens[k - 1]), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _label(token: str) -> str:
     """Spaces and sentencepiece's ▁ made visible on an axis."""
     return token.replace("▁", "_") if token.strip() else "␣"

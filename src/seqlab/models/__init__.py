@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from seqlab.models.captioner import Captioner, CaptionerConfig
 from seqlab.models.classifier import Classifier, ClassifierConfig
 from seqlab.models.forecaster import (
     MLPRegressor,
@@ -30,11 +31,14 @@ MODELS: dict[str, type[nn.Module]] = {
     "mlp_regressor": MLPRegressor,
     "seq2seq": Seq2Seq,
     "transformer": Transformer,
+    "captioner": Captioner,
 }
 
 __all__ = [
     "MODELS",
     "RNNLM",
+    "Captioner",
+    "CaptionerConfig",
     "Classifier",
     "ClassifierConfig",
     "LMOutput",

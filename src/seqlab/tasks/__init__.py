@@ -11,6 +11,7 @@ the best checkpoint). Tasks whose models map inputs to outputs add
 
 from __future__ import annotations
 
+from seqlab.tasks.caption import CaptionRunConfig, CaptionTask
 from seqlab.tasks.classify import ClassifyRunConfig, ClassifyTask
 from seqlab.tasks.forecast import ForecastRunConfig, ForecastTask
 from seqlab.tasks.lm import LMRunConfig, LMTask
@@ -23,10 +24,13 @@ TASKS = {
     "tag": (TagRunConfig, TagTask),
     "forecast": (ForecastRunConfig, ForecastTask),
     "seq2seq": (Seq2SeqRunConfig, Seq2SeqTask),
+    "caption": (CaptionRunConfig, CaptionTask),
 }
 
 __all__ = [
     "TASKS",
+    "CaptionRunConfig",
+    "CaptionTask",
     "ClassifyRunConfig",
     "ClassifyTask",
     "ForecastRunConfig",

@@ -1,0 +1,268 @@
+"""Caption data: synthetic shape scenes, the twemoji set, and the formats users bring.
+
+Every reader returns plain Python: a list of :class:`Captioned` (an image path or
+name and its reference captions, several where the format has them). Errors are
+``DataError`` naming the file and, for line formats, the line.
+
+Synthetic shapes (:func:`shape_captions`, :func:`shapes_split`,
+:func:`render_scenes`): a white square canvas with two coloured shapes, captioned
+"a red circle above a blue square" or "a green cross left of a red triangle". Five
+colours x four shapes give 20 objects; with two relations, 20 x 20 x 2 = 800
+captions. There is no "below" or "right of": "a below b" is the picture of
+"b above a", and two true captions of one picture would make exact match a coin
+toss. The split holds out whole captions: the 800, sorted, are shuffled with
+``random.Random(SHAPES_SEED)``; the first ``test_captions`` are test, the next
+``val_captions`` val, the rest train. So a test caption is never trained on whole,
+but each of its words, objects and relations is (the tests check both).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from seqlab.data.datasets import DataError
+
+SHAPES_SEED = 0
+COLOURS = {
+    "red": (215, 40, 40),
+    "green": (40, 160, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "purple": (140, 60, 180),
+}
+SHAPES = ("circle", "square", "triangle", "cross")
+RELATIONS = ("above", "left of")
+
+
+class Captioned(NamedTuple):
+    """One picture (a path, or a name inside an archive) and its references."""
+
+    image: str
+    captions: list[str]
+
+
+# ---- synthetic shapes ----------------------------------------------------------------
+def shape_captions() -> list[str]:
+    """All 800 captions of the shapes world, sorted."""
+    objects = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+    return sorted(
+        f"a {a} {rel} a {b}" for a in objects for rel in RELATIONS for b in objects
+    )
+
+
+def shapes_split(test_captions: int, val_captions: int) -> dict[str, list[str]]:
+    """Split name -> captions, held out as whole captions (module docstring)."""
+    captions = shape_captions()
+    if test_captions + val_captions >= len(captions):
+        raise ValueError(
+            f"data.test_captions {test_captions} + data.val_captions {val_captions} "
+            f"leave no training captions of {len(captions)}"
+        )
+    random.Random(SHAPES_SEED).shuffle(captions)
+    cut = test_captions + val_captions
+    return {
+        "train": sorted(captions[cut:]),
+        "val": sorted(captions[test_captions:cut]),
+        "test": sorted(captions[:test_captions]),
+    }
+
+
+def parse_shape_caption(caption: str) -> tuple[tuple[str, str], str, tuple[str, str]]:
+    """ "a red circle left of a blue square" -> (("red", "circle"), "left of",
+    ("blue", "square"))."""
+    words = caption.split()
+    relation = " ".join(words[3:-3])
+    if words[0] != "a" or words[-3] != "a" or relation not in RELATIONS:
+        raise ValueError(f"not a shapes caption: {caption!r}")
+    return (words[1], words[2]), relation, (words[-2], words[-1])
+
+
+def render_scenes(captions: Sequence[str], size: int, seed: int) -> np.ndarray:
+    """One picture per caption, (N, size, size, 3) uint8: shape sizes, positions and
+    colours jittered by ``numpy.random.default_rng(seed)``. The two objects sit on one
+    line (within 2 pixels), vertical for "above", horizontal for "left of", so that
+    no picture is also the other relation's."""
+    rng = np.random.default_rng(seed)
+    return np.stack([render_scene(c, size, rng) for c in captions])
+
+
+def render_scene(caption: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """The picture of one shapes caption (first object above / left of the second)."""
+    first, relation, second = parse_shape_caption(caption)
+    image = np.full((size, size, 3), 255.0)
+    half, top = size / 2, 0.16 * size
+    line = rng.uniform(top + 3, size - top - 3)  # both objects near one line
+    for obj, (lo, hi) in ((first, (0.0, half)), (second, (half, float(size)))):
+        r = rng.uniform(0.11, 0.16) * size
+        along = rng.uniform(lo + r + 1, hi - r - 1)  # on the relation's axis
+        across = line + rng.uniform(-2, 2)
+        cy, cx = (along, across) if relation == "above" else (across, along)
+        colour = np.array(COLOURS[obj[0]]) + rng.integers(-20, 21, 3)
+        image[_mask(obj[1], size, cy, cx, r)] = np.clip(colour, 0, 255)
+    return image.astype(np.uint8)
+
+
+def _mask(shape: str, size: int, cy: float, cx: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5  # pixel centres, (size, size) each
+    dy, dx = yy - cy, xx - cx
+    if shape == "circle":
+        return dx**2 + dy**2 <= r**2
+    if shape == "square":
+        return (np.abs(dx) <= 0.85 * r) & (np.abs(dy) <= 0.85 * r)
+    if shape == "triangle":  # apex up
+        return (np.abs(dy) <= r) & (np.abs(dx) <= (dy + r) / 2)
+    bar = r / 3  # cross
+    return ((np.abs(dx) <= bar) & (np.abs(dy) <= r)) | (
+        (np.abs(dy) <= bar) & (np.abs(dx) <= r)
+    )
+
+
+# ---- twemoji -------------------------------------------------------------------------
+class Emoji(NamedTuple):
+    """A row of twemoji-cldr's captions.tsv."""
+
+    file: str
+    caption: str
+    group: str
+    subgroup: str
+
+
+TWEMOJI_DIR = "twemoji-cldr"
+
+
+def read_twemoji(zip_path: str | Path) -> tuple[list[Emoji], dict[str, bytes]]:
+    """captions.tsv rows and the PNG bytes by file name, from twemoji-cldr.zip."""
+    zip_path = Path(zip_path)
+    if not zip_path.is_file():
+        raise FileNotFoundError(f"{zip_path}: no such file (twemoji-cldr.zip)")
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+        tsv = f"{TWEMOJI_DIR}/captions.tsv"
+        lines = archive.read(tsv).decode("utf-8").splitlines()
+        rows = []
+        where = f"{zip_path}:{tsv}"
+        for number, line in enumerate(lines[1:], start=2):
+            fields = line.split("\t")
+            if len(fields) < 5:
+                raise DataError(f"{where}:{number}: expected 6 tab-separated fields")
+            rows.append(
+                Emoji(fields[0], _caption(fields[1], where, number), *fields[3:5])
+            )
+        pictures = {}
+        for row in rows:
+            member = f"{TWEMOJI_DIR}/images/{row.file}"
+            if member not in names:
+                raise DataError(f"{where}: image {row.file} is not in the archive")
+            pictures[row.file] = archive.read(member)
+    return rows, pictures
+
+
+# ---- formats users bring -------------------------------------------------------------
+def read_flickr8k(token_file: str | Path, image_dir: str | Path) -> list[Captioned]:
+    """Flickr8k.token.txt (``IMAGE#k<TAB>caption``, five per image) -> one Captioned
+    per image, in first-appearance order, its captions in file order."""
+    token_file, image_dir = Path(token_file), Path(image_dir)
+    lines = _read_text(token_file).splitlines()
+    found: dict[str, list[str]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        key, sep, caption = line.partition("\t")
+        name, hash_, _ = key.partition("#")
+        if not sep or not hash_:
+            raise DataError(
+                f"{token_file}:{number}: expected IMAGE#N<TAB>caption, got {line!r}"
+            )
+        if name not in found:
+            _check_image(image_dir / name, f"{token_file}:{number}")
+        found.setdefault(name, []).append(_caption(caption, token_file, number))
+    return [Captioned(str(image_dir / n), caps) for n, caps in found.items()]
+
+
+def read_karpathy(
+    json_file: str | Path, image_dir: str | Path
+) -> dict[str, list[Captioned]]:
+    """Karpathy's split JSON (dataset_coco/flickr8k/flickr30k.json) -> split name
+    (train, val, test; ``restval`` joins train) -> Captioned, references from each
+    sentence's ``raw`` text; images at image_dir/filepath/filename."""
+    json_file, image_dir = Path(json_file), Path(image_dir)
+    data = _read_json(json_file)
+    result: dict[str, list[Captioned]] = {"train": [], "val": [], "test": []}
+    for i, entry in enumerate(data.get("images", [])):
+        where = f"{json_file}: images[{i}]"
+        try:
+            path = image_dir / entry.get("filepath", "") / entry["filename"]
+            raws = [s["raw"] for s in entry["sentences"]]
+            split = {"restval": "train"}.get(entry["split"], entry["split"])
+        except (KeyError, TypeError) as err:
+            raise DataError(f"{where}: missing field {err}") from None
+        if split not in result:
+            raise DataError(f"{where}: unknown split {entry['split']!r}")
+        _check_image(path, where)
+        captions = [_caption(r, where, None) for r in raws]
+        result[split].append(Captioned(str(path), captions))
+    return result
+
+
+def read_coco(json_file: str | Path, image_dir: str | Path) -> list[Captioned]:
+    """COCO captions JSON (captions_train2017.json: ``images`` with id and
+    file_name, ``annotations`` with image_id and caption) -> Captioned per image
+    with captions, in ``images`` order."""
+    json_file, image_dir = Path(json_file), Path(image_dir)
+    data = _read_json(json_file)
+    try:
+        names = {im["id"]: im["file_name"] for im in data["images"]}
+        notes = [(a["image_id"], a["caption"]) for a in data["annotations"]]
+    except (KeyError, TypeError) as err:
+        raise DataError(f"{json_file}: missing field {err}") from None
+    found: dict[int, list[str]] = {}
+    for i, (image_id, caption) in enumerate(notes):
+        where = f"{json_file}: annotations[{i}]"
+        if image_id not in names:
+            raise DataError(f"{where}: image_id {image_id} is not in images")
+        found.setdefault(image_id, []).append(_caption(caption, where, None))
+    result = []
+    for image_id, name in names.items():
+        if image_id in found:
+            _check_image(image_dir / name, f"{json_file}: image id {image_id}")
+            result.append(Captioned(str(image_dir / name), found[image_id]))
+    return result
+
+
+def _caption(text: str, where: str | Path, line: int | None) -> str:
+    caption = " ".join(str(text).split())
+    if not caption:
+        at = f"{where}:{line}" if line is not None else str(where)
+        raise DataError(f"{at}: empty caption")
+    return caption
+
+
+def _check_image(path: Path, where: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{where}: image {path} does not exist")
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such caption file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 ({err})") from None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object at the top")
+    return data

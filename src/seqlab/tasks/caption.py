@@ -1,0 +1,425 @@
+"""Image captioning as a task: pictures in, captions out (one to many).
+
+Data sets (``data.dataset``):
+
+- shapes: synthetic scenes of two coloured shapes (:mod:`seqlab.data.captions`);
+  ``test_captions`` / ``val_captions`` whole captions held out (seeded, documented
+  there), ``train_size`` training pictures with captions drawn from the rest,
+  ``val_size`` / ``test_size`` pictures cycling through the held-out captions. The
+  pictures are rendered with ``data.seed`` (train), + 1 (val), + 2 (test).
+- twemoji: twemoji-cldr.zip (3,664 emoji named by Unicode CLDR), split so that test
+  captions are unseen as whole captions but their words are seen: see
+  :func:`twemoji_split`.
+
+Captions are tokenised into words and punctuation (``man surfing, dark skin tone``
+-> man / surfing / , / dark / skin / tone) and joined back exactly. Scores of a split:
+``{split}_exact_match`` (the output equals one of the picture's references),
+``{split}_bleu`` (sacreBLEU corpus BLEU against all references) and ``{split}_loss``
+(teacher-forced cross-entropy per caption token).
+
+Prediction reads picture files (any mode and size Pillow reads; transparency
+composited onto ``data.background``, resized to ``data.image_size``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from seqlab import decode
+from seqlab.config import Section
+from seqlab.data import captions as capdata
+from seqlab.data import datasets
+from seqlab.data.batching import pad_sequences
+from seqlab.data.images import decode_image, read_image
+from seqlab.data.vocab import EOS, Vocab
+from seqlab.models.captioner import CaptionerConfig
+from seqlab.tasks.seq2seq import DecodeConfig
+from seqlab.train import TrainConfig
+
+TWEMOJI_ZIP = "captioning/twemoji-cldr.zip"  # under the data directory
+TWEMOJI_SEED = 0
+SKIN_TONES = ("light", "medium-light", "medium", "medium-dark", "dark")
+
+
+class CaptionDataConfig(Section):
+    dataset: Literal["shapes", "twemoji"]
+    image_size: int = Field(32, ge=8)  # pictures are resized to this square
+    background: Literal["white", "black", "grey"] = "white"  # under transparent pixels
+    lowercase: bool = False
+    min_freq: int = Field(1, ge=1)
+    # shapes only: pictures per split, held-out captions, rendering seed
+    train_size: int = Field(20_000, ge=1)
+    val_size: int = Field(500, ge=1)
+    test_size: int = Field(2_000, ge=1)
+    test_captions: int = Field(80, ge=1)
+    val_captions: int = Field(40, ge=1)
+    seed: int = 0
+    eval_batch_size: int = Field(500, ge=1)
+
+
+class CaptionRunConfig(Section):
+    task: Literal["caption"] = "caption"
+    data: CaptionDataConfig
+    model: CaptionerConfig
+    train: TrainConfig = TrainConfig()
+    decode: DecodeConfig = DecodeConfig()
+
+
+@dataclass
+class Split:
+    """Pictures (N, P, P, 3) uint8 and each picture's reference captions."""
+
+    images: np.ndarray
+    references: list[list[str]]
+
+
+# ---- reading -------------------------------------------------------------------------
+def read_splits(
+    cfg: CaptionDataConfig, data_dir: str | Path | None
+) -> dict[str, Split]:
+    """Split name -> Split; see the module docstring."""
+    if cfg.dataset == "shapes":
+        return shapes_splits(cfg)
+    return twemoji_splits(cfg, datasets.resolve_data_dir(data_dir) / TWEMOJI_ZIP)
+
+
+def shapes_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
+    held = capdata.shapes_split(cfg.test_captions, cfg.val_captions)
+    rng = random.Random(cfg.seed)
+    sizes = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.test_size}
+    result = {}
+    for offset, (split, n) in enumerate(sizes.items()):
+        pool = held[split]
+        if split == "train":
+            texts = [rng.choice(pool) for _ in range(n)]
+        else:
+            texts = [pool[i % len(pool)] for i in range(n)]
+        images = capdata.render_scenes(texts, cfg.image_size, cfg.seed + offset)
+        result[split] = Split(images, [[t] for t in texts])
+    return result
+
+
+def twemoji_split(rows: list[capdata.Emoji], pictures: dict[str, bytes]) -> list[str]:
+    """The split of each row: a compositional hold-out of skin-tone variants.
+
+    Rows whose caption ends in ", <tone> skin tone" (one tone) are grouped by the
+    caption without it (e.g. "man surfing"); the groups, sorted and shuffled with
+    ``random.Random(TWEMOJI_SEED)``, take turns: group i holds out the tone
+    ``SKIN_TONES[i % 5]`` for test and ``SKIN_TONES[(i + 1) % 5]`` for val, so each
+    tone word is trained on in most groups and every activity is trained on in the
+    other tones. All other rows are train. Byte-identical pictures follow the first
+    of them (a test picture never also sits in train under another name).
+    """
+    pattern = re.compile(r"^(.*), (" + "|".join(SKIN_TONES) + r") skin tone$")
+    bases = sorted(
+        {m.group(1) for r in rows if (m := pattern.match(r.caption)) is not None}
+    )
+    random.Random(TWEMOJI_SEED).shuffle(bases)
+    turn = {base: i for i, base in enumerate(bases)}
+    splits, by_bytes = [], {}
+    for row in rows:
+        split = "train"
+        if (m := pattern.match(row.caption)) is not None:
+            i = turn[m.group(1)]
+            if m.group(2) == SKIN_TONES[i % 5]:
+                split = "test"
+            elif m.group(2) == SKIN_TONES[(i + 1) % 5]:
+                split = "val"
+        splits.append(by_bytes.setdefault(pictures[row.file], split))
+    return splits
+
+
+def twemoji_splits(cfg: CaptionDataConfig, zip_path: Path) -> dict[str, Split]:
+    rows, pictures = capdata.read_twemoji(zip_path)
+    names = twemoji_split(rows, pictures)
+    result = {}
+    for split in ("train", "val", "test"):
+        chosen = [r for r, s in zip(rows, names, strict=True) if s == split]
+        images = [
+            decode_image(
+                pictures[r.file], f"{zip_path}:{r.file}", cfg.image_size, cfg.background
+            )
+            for r in chosen
+        ]
+        result[split] = Split(np.stack(images), [[r.caption] for r in chosen])
+    return result
+
+
+# ---- words ---------------------------------------------------------------------------
+def tokenize(text: str) -> list[str]:
+    """Words (letters, digits, ' . - kept inside) and single punctuation marks."""
+    return re.findall(r"[\w'.-]+|[^\w\s]", text)
+
+
+def detokenize(tokens: list[str]) -> str:
+    text = " ".join(tokens)
+    text = re.sub(r" ([,.;:!?)])", r"\1", text)
+    return text.replace("( ", "(")
+
+
+# ---- tensors -------------------------------------------------------------------------
+@dataclass
+class CaptionBatch:
+    """images (B, 3, P, P) uint8; tgt_in / tgt_out (B, T); num_tokens (<eos> too)."""
+
+    images: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    num_tokens: int
+
+    def inputs(self) -> dict[str, Tensor]:
+        return {"images": self.images.float() / 255.0, "tgt_in": self.tgt_in}
+
+    @property
+    def targets(self) -> Tensor:
+        return self.tgt_out
+
+    def to(self, device: torch.device | str) -> CaptionBatch:
+        return CaptionBatch(
+            self.images.to(device, non_blocking=True),
+            self.tgt_in.to(device, non_blocking=True),
+            self.tgt_out.to(device, non_blocking=True),
+            self.num_tokens,
+        )
+
+
+@dataclass
+class CaptionTensors:
+    """A split as tensors: pictures (N, 3, P, P) uint8 and one row per (picture,
+    reference): its picture's index (M,), tgt_in / tgt_out (M, T), lengths (M,)."""
+
+    images: Tensor
+    image_of: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    lengths: Tensor
+
+    def batch(self, rows: Tensor) -> CaptionBatch:
+        T = int(self.lengths[rows].max())
+        return CaptionBatch(
+            self.images[self.image_of[rows]],
+            self.tgt_in[rows, :T],
+            self.tgt_out[rows, :T],
+            int(self.lengths[rows].sum()),
+        )
+
+
+def to_images(array: np.ndarray) -> Tensor:
+    """(N, P, P, 3) uint8 array -> (N, 3, P, P) uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2)
+
+
+@dataclass
+class Caption:
+    """What the model made of one picture: text, tokens (+ <eos> when attention is
+    kept) and attention (one (G, G) map per output token), or None."""
+
+    image: str
+    text: str
+    tokens: list[str]
+    score: float | None
+    attention: list[list[list[float]]] | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "image": self.image,
+                "caption": self.text,
+                "score": self.score,
+                "tokens": self.tokens,
+                "attention": self.attention,
+            },
+            ensure_ascii=False,
+        )
+
+
+# ---- the task ------------------------------------------------------------------------
+class CaptionTask:
+    """Vocabulary, tensors, batches, search and scores for one captioning run."""
+
+    monitor = "val_exact_match"
+    maximize = True
+
+    def __init__(self, cfg: CaptionRunConfig, vocab: Vocab) -> None:
+        self.cfg = cfg
+        self.vocab = vocab
+        self.references: dict[str, list[list[str]]] = {}
+        self.tensors: dict[str, CaptionTensors] = {}
+
+    @classmethod
+    def prepare(
+        cls, cfg: CaptionRunConfig, data_dir: str | Path | None, run_dir: Path
+    ) -> CaptionTask:
+        """Read the pictures, build the vocabulary of train (saved into run_dir)."""
+        splits = read_splits(cfg.data, data_dir)
+        task = cls(cfg, Vocab())
+        train = [task.tokenize(t) for refs in splits["train"].references for t in refs]
+        task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq)
+        task.vocab.save(run_dir / "vocab.json")
+        task.set_splits(splits)
+        return task
+
+    @classmethod
+    def load(cls, cfg: CaptionRunConfig, run_dir: Path) -> CaptionTask:
+        return cls(cfg, Vocab.load(run_dir / "vocab.json"))
+
+    def load_data(self, data_dir: str | Path | None) -> None:
+        self.set_splits(read_splits(self.cfg.data, data_dir))
+
+    def set_splits(self, splits: dict[str, Split]) -> None:
+        bos, eos = Vocab.bos_id, Vocab.eos_id
+        for name, split in splits.items():
+            if self.cfg.data.lowercase:
+                split.references = [[t.lower() for t in r] for r in split.references]
+            pairs = [(i, t) for i, refs in enumerate(split.references) for t in refs]
+            ids = [self.vocab.encode(self.tokenize(t)) for _, t in pairs]
+            tgt_in, lengths = pad_sequences([[bos, *x] for x in ids], Vocab.pad_id)
+            tgt_out, _ = pad_sequences([[*x, eos] for x in ids], Vocab.pad_id)
+            image_of = torch.tensor([i for i, _ in pairs])
+            self.tensors[name] = CaptionTensors(
+                to_images(split.images), image_of, tgt_in, tgt_out, lengths
+            )
+            self.references[name] = split.references
+
+    def tokenize(self, text: str) -> list[str]:
+        return tokenize(text.lower() if self.cfg.data.lowercase else text)
+
+    @property
+    def model_sizes(self) -> dict[str, int]:
+        return {"vocab_size": len(self.vocab), "image_size": self.cfg.data.image_size}
+
+    # ---- training batches ------------------------------------------------------------
+    def train_batches(self, epoch: int):
+        """Shuffled (picture, reference) rows (seeded by train.seed and epoch)."""
+        data = self.tensors["train"]
+        seed = self.cfg.train.seed + epoch
+        order = torch.randperm(
+            len(data.image_of), generator=torch.Generator().manual_seed(seed)
+        )
+        for rows in order.split(self.cfg.train.batch_size):
+            yield data.batch(rows)
+
+    def steps_per_epoch(self) -> int:
+        rows = len(self.tensors["train"].image_of)
+        return math.ceil(rows / self.cfg.train.batch_size)
+
+    def splits(self) -> list[str]:
+        return list(self.tensors)
+
+    # ---- evaluation ------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, split: str = "val", beam: int | None = None
+    ) -> dict[str, float]:
+        """Loss, exact match and BLEU of the split's decoded captions."""
+        import sacrebleu
+
+        model.eval()
+        hyps = self.search(model, self.tensors[split].images, beam)
+        outputs = [self.detokenize(h.tokens) for h in hyps]
+        refs = self.references[split]
+        exact = sum(o in r for o, r in zip(outputs, refs, strict=True)) / len(refs)
+        streams = [
+            [r[k] if k < len(r) else None for r in refs]
+            for k in range(max(map(len, refs)))
+        ]
+        bleu = sacrebleu.corpus_bleu(outputs, streams).score
+        return {
+            f"{split}_loss": self.loss(model, split),
+            f"{split}_exact_match": exact,
+            f"{split}_bleu": bleu,
+        }
+
+    def loss(self, model: nn.Module, split: str) -> float:
+        data, device = self.tensors[split], _device(model)
+        total, count = 0.0, 0
+        rows = torch.arange(len(data.image_of))
+        for chunk in rows.split(self.cfg.data.eval_batch_size):
+            batch = data.batch(chunk).to(device)
+            out = model(**batch.inputs(), targets=batch.targets)
+            total += float(out.loss) * batch.num_tokens
+            count += batch.num_tokens
+        return total / count
+
+    def search(
+        self, model: nn.Module, images: Tensor, beam: int | None = None
+    ) -> list[decode.Hypothesis]:
+        """Greedy (beam 1) or beam search for pictures (N, 3, P, P) uint8, in
+        batches of data.eval_batch_size."""
+        beam = beam or self.cfg.decode.beam_size
+        found = []
+        for chunk in images.split(self.cfg.data.eval_batch_size):
+            pictures = chunk.to(_device(model)).float() / 255.0
+            state = model.start(pictures)
+            options = dict(
+                bos_id=Vocab.bos_id,
+                eos_id=Vocab.eos_id,
+                max_len=self.cfg.decode.max_length,
+            )
+            if beam == 1:
+                found += decode.greedy_search(model, state, **options)
+            else:
+                found += decode.beam_search(
+                    model,
+                    state,
+                    beam_size=beam,
+                    length_penalty=self.cfg.decode.length_penalty,
+                    **options,
+                )
+        return found
+
+    def detokenize(self, ids: list[int]) -> str:
+        return detokenize(self.vocab.decode(ids))
+
+    # ---- prediction ------------------------------------------------------------------
+    def read_images(self, paths: list[str]) -> Tensor:
+        """Picture files -> (N, 3, P, P) uint8, as this run was trained on."""
+        data = self.cfg.data
+        arrays = [read_image(p, data.image_size, data.background) for p in paths]
+        return to_images(np.stack(arrays))
+
+    @torch.no_grad()
+    def caption(
+        self, model: nn.Module, paths: list[str], beam: int = 1
+    ) -> list[Caption]:
+        """The model's caption of each picture file, with attention maps."""
+        model.eval()
+        hyps = self.search(model, self.read_images(paths), beam)
+        return [self.describe(p, h, model) for p, h in zip(paths, hyps, strict=True)]
+
+    def describe(self, path: str, hyp: decode.Hypothesis, model: nn.Module) -> Caption:
+        tokens = self.vocab.decode(hyp.tokens)
+        attention = None
+        if hyp.attention is not None:
+            G = model.grid_size
+            maps = hyp.attention.float().cpu().view(-1, G, G)  # (N + 1, G, G)
+            attention = [
+                [[round(w, 4) for w in row] for row in grid] for grid in maps.tolist()
+            ]
+            tokens += [EOS] * (len(attention) - len(hyp.tokens))
+        return Caption(path, self.detokenize(hyp.tokens), tokens, hyp.score, attention)
+
+    def predict(
+        self, model: nn.Module, lines: list[str], beam: int = 1, as_json: bool = False
+    ) -> list[str]:
+        """One caption per picture file named by a line (JSON with ``as_json``)."""
+        paths = [line.strip() for line in lines if line.strip()]
+        if not paths:
+            return []
+        results = self.caption(model, paths, beam)
+        return [r.to_json() if as_json else r.text for r in results]
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

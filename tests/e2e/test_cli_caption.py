@@ -1,0 +1,91 @@
+"""The captioning command-line contract, end to end on tiny synthetic shapes."""
+
+import json
+
+import pytest
+
+from seqlab.cli import main
+
+Image = pytest.importorskip("PIL.Image")
+
+CONFIG = """\
+task: caption
+data:
+  dataset: shapes
+  image_size: 16
+  train_size: 200
+  val_size: 20
+  test_size: 20
+model:
+  kind: captioner
+  channels: [8, 16]
+  embedding_size: 8
+  hidden_size: 16
+  decoder: attention
+train:
+  batch_size: 50
+  lr: 0.01
+  max_steps: 4
+  progress: false
+decode:
+  max_length: 10
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("caption")
+    config = tmp / "shapes.yaml"
+    config.write_text(CONFIG)
+    out = tmp / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def picture(tmp_path):
+    path = tmp_path / "emoji.png"  # RGBA, another size than the run's 16 x 16
+    Image.new("RGBA", (72, 40), (200, 30, 30, 128)).save(path)
+    return path
+
+
+def test_summary_has_exact_match_and_bleu(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("test_exact_match", "test_bleu", "val_exact_match", "test_loss"):
+        assert key in summary
+
+
+def test_predict_captions_each_image(run_dir, picture, capsys):
+    argv = ["predict", str(run_dir), "--image", str(picture), "--image", str(picture)]
+    assert main([*argv, "--beam", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0] == lines[1]
+
+
+def test_predict_json_has_attention_over_the_grid(run_dir, picture, capsys):
+    assert main(["predict", str(run_dir), "--image", str(picture), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["image"] == str(picture)
+    assert len(record["attention"]) == len(record["tokens"])
+    assert all(len(g) == 4 and len(g[0]) == 4 for g in record["attention"])
+
+
+def test_predict_names_a_corrupt_picture(run_dir, tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    assert main(["predict", str(run_dir), "--image", str(bad)]) == 2
+    assert "broken.png: not a readable image" in capsys.readouterr().err
+
+
+def test_evaluate_reports_exact_match_and_bleu(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--split", "test", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"test_exact_match", "test_bleu", "test_loss"} <= set(metrics)
+
+
+def test_plot_attention_over_a_picture(run_dir, picture, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "attn.png"
+    argv = ["plot-attention", str(run_dir), "--image", str(picture), "--out", str(out)]
+    assert main(argv) == 0
+    assert out.stat().st_size > 0
