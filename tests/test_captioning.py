@@ -209,7 +209,7 @@ def test_a_tiny_caption_set_is_learned():
     tgt_out, _ = pad_sequences([[*x, Vocab.eos_id] for x in ids], Vocab.pad_id)
     model = tiny_model(vocab=len(vocab)).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(60):
+    for _ in range(150):
         optimizer.zero_grad()
         model(images, tgt_in, targets=tgt_out).loss.backward()
         optimizer.step()
