@@ -41,11 +41,7 @@ def attention_heatmap(
     if title:
         ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def attention_grid(
@@ -81,11 +77,7 @@ def attention_grid(
             ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def image_attention(
@@ -135,9 +127,14 @@ def image_attention(
         ax.set_title(_label(tokens[k - 1]), fontsize=9)
     if title:
         fig.suptitle(title)
+    return _save(plt, fig, path, dpi=100)
+
+
+def _save(plt, fig, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out, write (format from the suffix) and close a figure."""
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
