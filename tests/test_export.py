@@ -144,7 +144,7 @@ def test_a_kind_that_cannot_be_exported_says_so(tmp_path):
         export_model(torch.nn.Linear(2, 2), "captioner", tmp_path / "x.onnx")
 
 
-def test_cli_export_of_a_trained_run(tmp_path):
+def train_tiny_lm(tmp_path):
     from seqlab.cli import main
 
     corpus = tmp_path / "corpus.txt"
@@ -157,8 +157,50 @@ def test_cli_export_of_a_trained_run(tmp_path):
     )
     run = tmp_path / "run"
     assert main(["train", str(config), "--out", str(run)]) == 0
+    return run
+
+
+def test_cli_export_of_a_trained_run(tmp_path):
+    from seqlab.cli import main
+
+    run = train_tiny_lm(tmp_path)
     out = tmp_path / "lm.onnx"
     assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
     names = [i.name for i in session(out).get_inputs()]
     assert names == ["input", "h", "c"]
     assert json.loads((run / "summary.json").read_text())["steps"] == 2
+
+
+def test_bench_export_times_both_runtimes_on_matching_outputs(tmp_path, capsys):
+    from seqlab.cli import main
+
+    run = train_tiny_lm(tmp_path)
+    capsys.readouterr()
+    assert main(["bench", "export", str(run), "--repeats", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["batch"], r["length"]) for r in rows] == [
+        ("rnn_lm", 1, 1),
+        ("rnn_lm", 32, 1),
+    ]
+    for r in rows:
+        assert r["max_abs_diff"] < 1e-4
+        assert r["torch_ms"] > 0 and r["onnxruntime_ms"] > 0
+        assert r["speedup"] == pytest.approx(r["torch_ms"] / r["onnxruntime_ms"])
+
+
+def test_bench_export_names_a_run_it_cannot_time(tmp_path, capsys):
+    from seqlab.cli import main
+
+    config = tmp_path / "dates.yaml"
+    config.write_text(
+        "task: seq2seq\n"
+        "data: {dataset: generated_dates, size: 1100, val_size: 20}\n"
+        "model: {kind: seq2seq, embedding_size: 8, hidden_size: 8}\n"
+        "train: {batch_size: 16, max_steps: 1, progress: false}\n"
+    )
+    run = tmp_path / "dates"
+    assert main(["train", str(config), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["bench", "export", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "seqlab bench: error:" in err and f"{run} is a seq2seq run" in err

@@ -112,6 +112,15 @@ def add_bench(commands) -> None:
     gen.add_argument("--new-tokens", type=int, default=256)
     gen.set_defaults(run=run_bench_generate, command="bench")
     add_bench_serve(kinds)
+    exp = kinds.add_parser(
+        "export",
+        help="inference latency: onnxruntime vs PyTorch eager on a run's exported "
+        "model (classifier, tagger, one LM step)",
+    )
+    exp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    exp.add_argument("--repeats", type=int, default=50, help="timed calls per side")
+    exp.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    exp.set_defaults(run=run_bench_export, command="bench")
 
 
 def add_bench_serve(kinds) -> None:
@@ -254,6 +263,20 @@ def run_bench_scan(args) -> int:
         print(skipped)
     if args.plot:
         print(f"plot: {args.plot}")
+    return 0
+
+
+def run_bench_export(args) -> int:
+    from seqlab import bench
+
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    rows = [r for d in args.run_dirs for r in bench.bench_export(d, args.repeats)]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    print(bench.environment())
+    print(bench.format_export_table(rows))
     return 0
 
 

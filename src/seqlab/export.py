@@ -74,7 +74,7 @@ def export_model(model: nn.Module, kind: str, out: Path) -> list[Path]:
         _export(decoder, decoder.example(), dec_path)
         return [enc_path, dec_path]
     graph = GRAPHS[kind](model)
-    _export(graph, graph.example(), out)
+    _export(graph, graph.sample(), out)
     return [out]
 
 
@@ -99,6 +99,11 @@ def _tokens(vocab_size: int, B: int = 2, T: int = 5) -> Tensor:
     return torch.randint(4, vocab_size, (B, T))
 
 
+def _lengths(B: int, T: int) -> Tensor:
+    """Lengths from T down to about T/2: padded rows, the longest one full."""
+    return torch.linspace(T, max(1, T // 2), B).round().long()
+
+
 # ---- one wrapper per kind: flat tensors in, flat tensors out ------------------------
 class ClassifierGraph(nn.Module):
     def __init__(self, model: nn.Module) -> None:
@@ -112,9 +117,9 @@ class ClassifierGraph(nn.Module):
     def forward(self, input: Tensor, lengths: Tensor) -> Tensor:
         return self.model(input, lengths).logits
 
-    def example(self) -> tuple[Tensor, ...]:
+    def sample(self, batch: int = 2, length: int = 5) -> tuple[Tensor, ...]:
         V = self.model.embedding.num_embeddings
-        return _tokens(V, 2, 5), torch.tensor([5, 3])
+        return _tokens(V, batch, length), _lengths(batch, length)
 
 
 class TaggerGraph(nn.Module):
@@ -144,15 +149,15 @@ class TaggerGraph(nn.Module):
         states, _ = m.rnn(torch.cat(parts, dim=-1), lengths=lengths)  # (B, T, D*H)
         return m.output(states)
 
-    def example(self) -> tuple[Tensor, ...]:
+    def sample(self, batch: int = 2, length: int = 5) -> tuple[Tensor, ...]:
         V = self.model.embedding.num_embeddings
-        inputs = [_tokens(V, 2, 5), torch.tensor([5, 3])]
+        inputs = [_tokens(V, batch, length), _lengths(batch, length)]
         if self.chars:
             n = self.model.chars.embedding.num_embeddings
-            inputs.append(torch.randint(1, n, (2, 5, 4)))
+            inputs.append(torch.randint(1, n, (batch, length, 4)))
         if self.features:
             n = self.model.features.num_embeddings
-            inputs.append(torch.randint(1, n, (2, 5)))
+            inputs.append(torch.randint(1, n, (batch, length)))
         return tuple(inputs)
 
 
@@ -190,11 +195,15 @@ class RNNLMGraph(nn.Module):
             return out.logits, out.state.h, out.state.c
         return out.logits, out.state
 
-    def example(self) -> tuple[Tensor, ...]:
+    def sample(self, batch: int = 2, length: int = 5) -> tuple[Tensor, ...]:
+        """``length`` new tokens after a random state."""
         cfg = self.model.cfg
-        zeros = torch.zeros(cfg.num_layers, 2, cfg.hidden_size)
         V = self.model.embedding.num_embeddings
-        return (_tokens(V), *([zeros] * (2 if self.lstm else 1)))
+        states = [
+            torch.randn(cfg.num_layers, batch, cfg.hidden_size).tanh()
+            for _ in range(2 if self.lstm else 1)
+        ]
+        return (_tokens(V, batch, length), *states)
 
 
 class TransformerLMGraph(nn.Module):
@@ -222,12 +231,16 @@ class TransformerLMGraph(nn.Module):
         logits, state = self.model.run(input, TransformerState(caches))
         return logits, *(t for cache in state.caches for t in cache)
 
-    def example(self) -> tuple[Tensor, ...]:
+    def sample(self, batch: int = 2, length: int = 3) -> tuple[Tensor, ...]:
+        """One new token after ``length`` cached positions."""
         cfg = self.model.cfg
         hs = cfg.d_model // cfg.num_heads
-        past = torch.randn(2, cfg.num_heads, 3, hs)
         V = self.model.embedding.num_embeddings
-        return (_tokens(V, 2, 1), *([past] * (2 * cfg.num_layers)))
+        past = [
+            torch.randn(batch, cfg.num_heads, length, hs)
+            for _ in range(2 * cfg.num_layers)
+        ]
+        return (_tokens(V, batch, 1), *past)
 
 
 # DecoderState fields in order; those a model leaves None are not graph inputs.
