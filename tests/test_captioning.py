@@ -250,3 +250,15 @@ def test_twemoji_split_is_compositional_and_keeps_twins_together():
     split_of_bytes = {}
     for row, name in zip(rows, names, strict=True):
         assert split_of_bytes.setdefault(pictures[row.file], name) == name
+
+
+def test_pictures_split_whole_deterministically_and_disjoint():
+    from seqlab.tasks.caption import split_pictures
+
+    items = [capdata.Captioned(f"{i}.png", [f"c{i}", f"d{i}"]) for i in range(40)]
+    first = split_pictures(items, 0.1, 0.2)
+    again = split_pictures(list(reversed(items)), 0.1, 0.2)
+    assert first == again
+    assert [len(first[s]) for s in ("train", "val", "test")] == [28, 4, 8]
+    seen = [c.image for part in first.values() for c in part]
+    assert sorted(seen) == sorted(c.image for c in items)

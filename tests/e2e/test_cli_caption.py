@@ -89,3 +89,39 @@ def test_plot_attention_over_a_picture(run_dir, picture, tmp_path):
     argv = ["plot-attention", str(run_dir), "--image", str(picture), "--out", str(out)]
     assert main(argv) == 0
     assert out.stat().st_size > 0
+
+
+def write_flickr8k(folder, pictures: int = 24):
+    """A Flickr8k-format folder: coloured squares, two references each."""
+    lines = []
+    for i in range(pictures):
+        colour = ("red", "blue")[i % 2]
+        rgb = {"red": (220, 20, 20), "blue": (20, 20, 220)}[colour]
+        Image.new("RGB", (20 + i, 24), rgb).save(folder / f"{i}.jpg")
+        lines += [f"{i}.jpg#0\ta {colour} picture", f"{i}.jpg#1\tsomething {colour}"]
+    (folder / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_train_and_evaluate_on_a_flickr8k_folder(tmp_path, capsys):
+    write_flickr8k(tmp_path)
+    config = tmp_path / "flickr.yaml"
+    config.write_text(
+        CONFIG.replace(
+            "  dataset: shapes\n",
+            f"  dataset: flickr8k\n  captions: {tmp_path / 'Flickr8k.token.txt'}\n"
+            f"  images: {tmp_path}\n  val_fraction: 0.1\n  test_fraction: 0.2\n",
+        )
+    )
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--split", "test", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert 0 <= scores["test_exact_match"] <= 1 and "test_bleu" in scores
+
+
+def test_user_formats_need_their_files(tmp_path, capsys):
+    config = tmp_path / "coco.yaml"
+    config.write_text(CONFIG.replace("dataset: shapes", "dataset: coco"))
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert "data.captions is required" in capsys.readouterr().err

@@ -10,6 +10,12 @@ Data sets (``data.dataset``):
 - twemoji: twemoji-cldr.zip (3,664 emoji named by Unicode CLDR), split so that test
   captions are unseen as whole captions but their words are seen: see
   :func:`twemoji_split`.
+- flickr8k, karpathy, coco: your own pictures in the standard formats,
+  ``data.captions`` (``Flickr8k.token.txt``, Karpathy's ``dataset_*.json`` or a COCO
+  ``captions_*.json``) and ``data.images`` (the picture folder; relative paths are
+  read from the working directory). Karpathy's JSON names each picture's split;
+  Flickr8k and COCO pictures are split by :func:`split_pictures`. Every reference
+  caption of a picture is trained on and scored against.
 
 Captions are tokenised into words and punctuation (``man surfing, dark skin tone``
 -> man / surfing / , / dark / skin / tone) and joined back exactly. Scores of a split:
@@ -33,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab import decode
@@ -50,10 +56,17 @@ from seqlab.train import TrainConfig
 TWEMOJI_ZIP = "captioning/twemoji-cldr.zip"  # under the data directory
 TWEMOJI_SEED = 0
 SKIN_TONES = ("light", "medium-light", "medium", "medium-dark", "dark")
+USER_FORMATS = ("flickr8k", "karpathy", "coco")
 
 
 class CaptionDataConfig(Section):
-    dataset: Literal["shapes", "twemoji"]
+    dataset: Literal["shapes", "twemoji", "flickr8k", "karpathy", "coco"]
+    # flickr8k / karpathy / coco: the caption file and the picture folder
+    captions: str | None = None
+    images: str | None = None
+    # flickr8k / coco: the fractions of pictures held out for val and test
+    val_fraction: float = Field(0.05, gt=0, lt=0.5)
+    test_fraction: float = Field(0.05, gt=0, lt=0.5)
     image_size: int = Field(32, ge=8)  # pictures are resized to this square
     background: Literal["white", "black", "grey"] = "white"  # under transparent pixels
     lowercase: bool = False
@@ -66,6 +79,17 @@ class CaptionDataConfig(Section):
     val_captions: int = Field(40, ge=1)
     seed: int = 0
     eval_batch_size: int = Field(500, ge=1)
+
+    @model_validator(mode="after")
+    def _files_for_user_formats(self) -> CaptionDataConfig:
+        if self.dataset in USER_FORMATS:
+            for field in ("captions", "images"):
+                if getattr(self, field) is None:
+                    raise ValueError(
+                        f"data.{field} is required for data.dataset "
+                        f"{self.dataset!r} (the caption file and the picture folder)"
+                    )
+        return self
 
 
 class CaptionRunConfig(Section):
@@ -91,7 +115,46 @@ def read_splits(
     """Split name -> Split; see the module docstring."""
     if cfg.dataset == "shapes":
         return shapes_splits(cfg)
+    if cfg.dataset in USER_FORMATS:
+        return user_splits(cfg)
     return twemoji_splits(cfg, datasets.resolve_data_dir(data_dir) / TWEMOJI_ZIP)
+
+
+def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
+    """Pictures and references from a Flickr8k, Karpathy or COCO caption file."""
+    if cfg.dataset == "karpathy":
+        chosen = capdata.read_karpathy(cfg.captions, cfg.images)
+    else:
+        read = capdata.read_flickr8k if cfg.dataset == "flickr8k" else capdata.read_coco
+        chosen = split_pictures(
+            read(cfg.captions, cfg.images), cfg.val_fraction, cfg.test_fraction
+        )
+    result = {}
+    for split, items in chosen.items():
+        if not items:
+            raise datasets.DataError(
+                f"{cfg.captions}: no pictures for the {split} split"
+            )
+        images = [read_image(c.image, cfg.image_size, cfg.background) for c in items]
+        result[split] = Split(np.stack(images), [list(c.captions) for c in items])
+    return result
+
+
+def split_pictures(
+    items: list[capdata.Captioned], val_fraction: float, test_fraction: float
+) -> dict[str, list[capdata.Captioned]]:
+    """Train / val / test by picture: the pictures sorted by path and shuffled with
+    ``random.Random(0)``; the first ``test_fraction`` (at least one) are test, the next
+    ``val_fraction`` val, the rest train. All references of a picture stay together."""
+    order = sorted(items, key=lambda c: c.image)
+    random.Random(0).shuffle(order)
+    n_test = max(1, round(len(order) * test_fraction))
+    n_val = max(1, round(len(order) * val_fraction))
+    return {
+        "train": order[n_test + n_val :],
+        "val": order[n_test : n_test + n_val],
+        "test": order[:n_test],
+    }
 
 
 def shapes_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
