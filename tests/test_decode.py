@@ -1,4 +1,5 @@
-"""Sampling: budgets, reproducibility, filters, greedy; greedy and beam search."""
+"""Sampling: budgets, reproducibility, filters, greedy; continuous batching of
+language models; greedy and beam search."""
 
 import math
 from typing import NamedTuple
@@ -8,8 +9,13 @@ import torch
 from torch import nn
 
 from seqlab.decode import (
+    Continuation,
+    ContinuousBatch,
+    Sampler,
     beam_search,
+    cat_states,
     choose,
+    choose_each,
     filter_logits,
     generate,
     generate_steps,
@@ -18,6 +24,7 @@ from seqlab.decode import (
 )
 from seqlab.models.lm import RNNLM, RNNLMConfig
 from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.models.transformer import TransformerLM, TransformerLMConfig
 
 V = 13
 
@@ -205,3 +212,122 @@ def test_generate_steps_checks_eagerly_and_restores_training_when_closed(model):
     assert not model.training
     steps.close()  # a client that went away
     assert model.training
+
+
+# ---- continuous batching of language models ------------------------------------------
+def _seeded(seed: int, **options) -> Sampler:
+    return Sampler(generator=torch.Generator().manual_seed(seed), **options)
+
+
+def test_choose_each_gives_every_row_its_own_draws():
+    torch.manual_seed(3)
+    log_probs = torch.log_softmax(torch.randn(5, V) * 2, -1)
+    samplers = [
+        _seeded(1, temperature=1.5),
+        Sampler(greedy=True),
+        _seeded(2, top_k=3),
+        Sampler(temperature=0.7, top_p=0.9),  # the global generator
+        _seeded(1, temperature=1.5),  # the same seed as row 0
+    ]
+    tokens = choose_each(log_probs, samplers)
+    for row in (0, 2, 4):
+        fresh = Sampler(
+            temperature=samplers[row].temperature,
+            top_k=samplers[row].top_k,
+            generator=torch.Generator().manual_seed(1 if row != 2 else 2),
+        )
+        assert tokens[row] == fresh(log_probs[row : row + 1])[0]
+    assert tokens[1] == log_probs[1].argmax()
+    assert 0 <= tokens[3] < V
+    with pytest.raises(ValueError, match="top_p must be in"):
+        Sampler(top_p=0.0)
+
+
+def _lm(kind: str) -> nn.Module:
+    torch.manual_seed(4)
+    if kind == "transformer":
+        cfg = TransformerLMConfig(d_model=16, num_heads=2, num_layers=2, max_len=64)
+        return TransformerLM(cfg, V).double().eval()
+    cfg = RNNLMConfig(cell=kind, embedding_size=8, hidden_size=16, num_layers=2)
+    return RNNLM(cfg, V).double().eval()
+
+
+def _alone(model, c: Continuation, sampler: Sampler) -> list[int]:
+    prefix = torch.tensor([c.prefix])
+    steps = generate_steps(model, prefix, c.max_new_tokens, **vars(sampler))
+    return [int(t[0]) for t in steps]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "transformer"])
+def test_continuous_batch_gives_what_each_gives_alone(kind):
+    """Sequences join at different steps with prompts of different lengths, one
+    leaves early; each gets exactly its own greedy or seeded tokens."""
+    model = _lm(kind)
+    settings = [
+        ([1, 2, 3], 9, dict(greedy=True)),
+        ([4], 6, dict(temperature=1.5, seed=11)),
+        ([5, 6, 7], 12, dict(top_k=4, seed=12)),
+        ([8, 9], 7, dict(greedy=True)),
+        ([1, 2, 3], 10, dict(top_p=0.8, temperature=2.0, seed=13)),
+    ]
+
+    def sampler(options):
+        options = dict(options)
+        seed = options.pop("seed", None)
+        return _seeded(seed, **options) if seed is not None else Sampler(**options)
+
+    continuations = [Continuation(p, n, sampler(o)) for p, n, o in settings]
+    batch = ContinuousBatch(model)
+    batch.add(continuations[:2])
+    batch.step()
+    batch.step()
+    batch.add(continuations[2:])
+    sizes = []
+    while len(batch):
+        sizes.append(len(batch))
+        batch.step()
+        if len(continuations[3].tokens) == 4:
+            batch.remove([continuations[3]])  # its client went away
+    assert max(sizes) == 5
+    for c, (_, n, options) in zip(continuations, settings, strict=True):
+        expected = _alone(model, c, sampler(options))
+        if c is continuations[3]:
+            assert c.tokens == expected[:4]
+        else:
+            assert len(c.tokens) == n and c.tokens == expected
+
+
+def test_states_stack_in_one_group_for_rnns_and_by_position_for_transformers():
+    rnn, transformer = ContinuousBatch(_lm("gru")), ContinuousBatch(_lm("transformer"))
+    for batch in (rnn, transformer):
+        batch.add([Continuation([1, 2], 5), Continuation([3, 4], 5)])
+        batch.add([Continuation([5], 5)])
+    assert [len(g.members) for g in rnn.groups] == [3]
+    assert [len(g.members) for g in transformer.groups] == [2, 1]
+    transformer.step()  # the pair now reads position 2, the single one position 1
+    transformer.add([Continuation([6, 7], 5)])  # joins the single one
+    assert [len(g.members) for g in transformer.groups] == [2, 2]
+
+
+def test_a_continuation_ends_at_eos_and_the_batch_empties():
+    batch = ContinuousBatch(_lm("lstm"))
+    hot = Continuation([1], 50, _seeded(0, temperature=50.0), eos_id=3)
+    batch.add([hot, Continuation([2], 4)])
+    while len(batch):
+        batch.step()
+    assert hot.done and (hot.tokens[-1] == 3 or len(hot.tokens) == 50)
+    assert 3 not in hot.tokens[:-1]
+    assert batch.groups == []
+    with pytest.raises(ValueError, match="eval mode"):
+        ContinuousBatch(_lm("gru").train())
+
+
+def test_cat_states_stacks_rows_of_each_tensor():
+    class State(NamedTuple):
+        h: torch.Tensor
+        extra: torch.Tensor | None
+
+    a, b = State(torch.zeros(2, 3), None), State(torch.ones(1, 3), None)
+    both = cat_states([a, b])
+    assert isinstance(both, State) and both.extra is None
+    assert both.h.sum(1).tolist() == [0, 0, 3]

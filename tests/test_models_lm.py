@@ -62,7 +62,25 @@ def test_start_and_step_continue_the_forward_pass():
     state = model.start(x[:, :-1])
     step, _ = model.step(x[:, -1], state)
     torch.testing.assert_close(step, full)
-    assert model.start(x[:, :0]) is None
+    assert state.h.shape == (2, 1, 8) and state.c is None  # batch-first (B, L, H)
+    empty = model.start(x[:, :0])  # zeros: what the layers start from
+    assert torch.equal(empty.h, torch.zeros(2, 1, 8))
+    torch.testing.assert_close(
+        model.step(x[:, 0], empty)[0],
+        torch.log_softmax(model(x[:, :1]).logits[:, 0], -1),
+    )
+
+
+def test_lstm_decoding_state_is_batch_first_per_layer():
+    torch.manual_seed(2)
+    cfg = RNNLMConfig(cell="lstm", embedding_size=8, hidden_size=8, num_layers=2)
+    model = RNNLM(cfg, V).eval()
+    x = torch.randint(0, V, (3, 5))
+    state = model.start(x[:, :-1])
+    assert state.h.shape == state.c.shape == (3, 2, 8)
+    alone = model.step(x[1:2, -1], model.start(x[1:2, :-1]))[0]
+    torch.testing.assert_close(model.step(x[:, -1], state)[0][1:2], alone)
+    assert model.start(x[:, :0]).c.shape == (3, 2, 8)
 
 
 def test_peephole_and_sigmoid_options_reach_the_layer():

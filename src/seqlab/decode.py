@@ -6,13 +6,16 @@ Protocol::
     state = model.start(src, src_lengths)     # encoder-decoders: the encoded source
     log_probs, state = model.step(tokens, state)   # tokens (B,) -> (B, V)
 
-Sampling (``generate``) serves language models; ``greedy_search`` and
-``beam_search`` serve every encoder-decoder (RNN seq2seq now, the Transformer next).
-They need one thing of the state: it is a tree (NamedTuples, tuples, dicts, None) of
-batch-first tensors, so that copying a row for each beam and reordering beams is one
-``repeat_interleave``/``index_select`` over the tree (:func:`map_state`), with no
-per-model reorder method. A state field ``attention`` (B, S), the weights of the step
-just taken, is collected into each hypothesis when present.
+Sampling (``generate``) serves language models, and :class:`ContinuousBatch`
+samples many prompts at once, each with its own :class:`Sampler`, letting them join
+and leave between steps (``seqlab serve``); ``greedy_search`` and ``beam_search``
+serve every encoder-decoder (RNN seq2seq and the Transformer). They need one thing
+of the state: it is a tree (NamedTuples, tuples, dicts, None) of batch-first
+tensors, so that copying a row for each beam, reordering beams, and stacking or
+dropping sequences is one ``repeat_interleave``/``index_select``/``cat`` over the
+tree (:func:`map_state`, :func:`cat_states`), with no per-model reorder method. A
+state field ``attention`` (B, S), the weights of the step just taken, is collected
+into each hypothesis when present.
 
 Shapes: B batch, V vocabulary, P prefix length, N new tokens, K beam size, S source
 length.
@@ -21,7 +24,7 @@ length.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
@@ -63,6 +66,69 @@ def choose(
     logits = filter_logits(log_probs / temperature, top_k, top_p)
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How a sequence picks its next token: the argmax when ``greedy`` (or
+    ``temperature`` 0), else a sample at ``temperature`` from the ``top_k`` tokens
+    and the nucleus of mass ``top_p`` (:func:`choose`), drawn with ``generator``
+    (None: torch's global one). Calling it on log_probs (B, V) gives (B,) tokens.
+    """
+
+    greedy: bool = False
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def __call__(self, log_probs: Tensor) -> Tensor:
+        return choose(
+            log_probs,
+            greedy=self.greedy,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            generator=self.generator,
+        )
+
+
+def choose_each(log_probs: Tensor, samplers: list[Sampler]) -> Tensor:
+    """The next token of each row of ``log_probs`` (B, V) by its own sampler: (B,).
+
+    Rows that argmax, and rows that share their settings and draw from the global
+    generator, are chosen together; a row with a generator of its own is sampled
+    alone, so it draws exactly what it would draw in a batch of one.
+    """
+    groups = _sampling_groups(samplers)
+    if len(groups) == 1:
+        return samplers[0](log_probs)
+    tokens = torch.empty(len(samplers), dtype=torch.long, device=log_probs.device)
+    for rows in groups:
+        index = torch.tensor(rows, device=log_probs.device)
+        tokens[index] = samplers[rows[0]](log_probs[index])
+    return tokens
+
+
+def _sampling_groups(samplers: list[Sampler]) -> list[list[int]]:
+    groups: dict[Any, list[int]] = {}
+    for i, s in enumerate(samplers):
+        if s.greedy or s.temperature == 0:
+            key: Any = "argmax"
+        elif s.generator is not None:
+            key = i  # its own draws
+        else:
+            key = (s.temperature, s.top_k, s.top_p)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 @torch.no_grad()
@@ -119,15 +185,8 @@ def generate_steps(
     """:func:`generate` one step at a time: yields the (B,) tokens of each step
     (rows that already emitted ``eos_id`` go on sampling; callers drop those),
     for streaming. Stops after ``max_new_tokens`` or when every row has ended."""
-    _check_generate_args(prefix, max_new_tokens, temperature, top_k, top_p)
-    pick = partial(
-        choose,
-        greedy=greedy,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        generator=generator,
-    )
+    _check_generate_args(prefix, max_new_tokens)
+    pick = Sampler(greedy, temperature, top_k, top_p, generator)
     return _steps(model, prefix, max_new_tokens, pick, eos_id)
 
 
@@ -151,19 +210,13 @@ def _steps(model, prefix, max_new_tokens, pick, eos_id) -> Iterator[Tensor]:
         model.train(was_training)
 
 
-def _check_generate_args(prefix, max_new_tokens, temperature, top_k, top_p) -> None:
+def _check_generate_args(prefix, max_new_tokens) -> None:
     if prefix.dim() != 2 or prefix.shape[1] < 1:
         raise ValueError(
             f"prefix must be (B, P) with P >= 1 token ids, got {tuple(prefix.shape)}"
         )
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
 # ---- search for encoder-decoder models --------------------------------------------
@@ -369,3 +422,141 @@ def _check_search_args(max_len: int, beam_size: int) -> None:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+
+
+# ---- continuous batching of language models -----------------------------------------
+@dataclass(eq=False)
+class Continuation:
+    """One prompt being continued in a :class:`ContinuousBatch`.
+
+    ``prefix``: the prompt's token ids (at least one); ``tokens``: the ids sampled so
+    far. Done after ``max_new_tokens`` tokens, or once it sampled ``eos_id`` (kept).
+    """
+
+    prefix: list[int]
+    max_new_tokens: int
+    sampler: Sampler = field(default_factory=Sampler)
+    eos_id: int | None = None
+    tokens: list[int] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        if len(self.tokens) >= self.max_new_tokens:
+            return True
+        return self.eos_id is not None and self.tokens[-1:] == [self.eos_id]
+
+
+@dataclass(eq=False)
+class _Rows:
+    """Continuations whose states stack, advanced by one ``model.step``: state has a
+    row per member, tokens (B,) the last token of each."""
+
+    members: list[Continuation]
+    state: Any
+    tokens: Tensor
+
+
+class ContinuousBatch:
+    """Iteration-level ("continuous") batching of language-model sampling.
+
+    Continuations join (:meth:`add`) and leave (:meth:`remove`, or when done) between
+    steps; :meth:`step` gives every one its next token with one ``model.step`` per
+    group of continuations whose states stack, that is whose tensors agree beyond the
+    batch dimension: one group for a recurrent LM, one per position for a Transformer
+    LM (KV caches of different lengths are not padded; prompts of equal length that
+    join together share their steps). Each row samples with its own
+    :class:`Sampler` (:func:`choose_each`): a seeded continuation gives the tokens it
+    gives alone, up to the float rounding of a different batch size.
+
+    The model (in eval mode) is seen only through ``start`` and ``step``, under
+    ``torch.no_grad``; states must be batch-first trees, as for beam search.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        if model.training:
+            raise ValueError(
+                "ContinuousBatch needs a model in eval mode (model.eval())"
+            )
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.groups: list[_Rows] = []
+
+    def __len__(self) -> int:
+        return sum(len(group.members) for group in self.groups)
+
+    @torch.no_grad()
+    def add(self, continuations: list[Continuation]) -> None:
+        """Read the prompts (one ``start`` per prompt length) and join the batch."""
+        by_length: dict[int, list[Continuation]] = {}
+        for c in continuations:
+            if not c.prefix:
+                raise ValueError("a continuation needs a prefix of at least one token")
+            by_length.setdefault(len(c.prefix), []).append(c)
+        for members in by_length.values():
+            prefix = torch.tensor([c.prefix for c in members], device=self.device)
+            state = self.model.start(prefix[:, :-1])  # (B, P - 1) read
+            self._join(_Rows(members, state, prefix[:, -1]))
+
+    @torch.no_grad()
+    def step(self) -> list[Continuation]:
+        """One more token for every continuation (now last in its ``tokens``);
+        returns them all. Those done leave the batch."""
+        advanced: list[Continuation] = []
+        for group in self.groups:
+            log_probs, group.state = self.model.step(group.tokens, group.state)
+            group.tokens = choose_each(log_probs, [c.sampler for c in group.members])
+            for c, token in zip(group.members, group.tokens.tolist(), strict=True):
+                c.tokens.append(token)
+            advanced += group.members
+        self.remove([c for c in advanced if c.done])
+        return advanced
+
+    def remove(self, continuations: list[Continuation]) -> None:
+        """Let ``continuations`` leave (those not in the batch are ignored)."""
+        gone = {id(c) for c in continuations}
+        for group in self.groups:
+            keep = [i for i, c in enumerate(group.members) if id(c) not in gone]
+            if len(keep) < len(group.members):
+                index = torch.tensor(keep, dtype=torch.long, device=self.device)
+                group.members = [group.members[i] for i in keep]
+                group.state = reorder(group.state, index)
+                group.tokens = group.tokens[index]
+        self.groups = [group for group in self.groups if group.members]
+
+    def _join(self, new: _Rows) -> None:
+        for group in self.groups:
+            if stackable(group.state, new.state):
+                group.members = group.members + new.members
+                group.state = cat_states([group.state, new.state])
+                group.tokens = torch.cat([group.tokens, new.tokens])
+                return
+        self.groups.append(new)
+
+
+def leaves(state: Any) -> list[Tensor | None]:
+    """The tensors (and Nones) of a state tree, in order."""
+    if state is None or isinstance(state, Tensor):
+        return [state]
+    parts = state.values() if isinstance(state, dict) else state
+    return [leaf for part in parts for leaf in leaves(part)]
+
+
+def stackable(a: Any, b: Any) -> bool:
+    """Whether two state trees can be stacked row-wise: the same tree, with tensors
+    of the same shapes beyond the first (batch) dimension."""
+    shapes_a = [None if t is None else t.shape[1:] for t in leaves(a)]
+    shapes_b = [None if t is None else t.shape[1:] for t in leaves(b)]
+    return shapes_a == shapes_b
+
+
+def cat_states(states: list[Any]) -> Any:
+    """The rows of state trees of one structure, stacked (``torch.cat`` on dim 0)."""
+    first = states[0]
+    if first is None:
+        return None
+    if isinstance(first, Tensor):
+        return torch.cat(states)
+    if isinstance(first, dict):
+        return {k: cat_states([s[k] for s in states]) for k in first}
+    parts = [cat_states(list(p)) for p in zip(*states, strict=True)]
+    return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)

@@ -20,7 +20,9 @@ pytest.importorskip("fastapi", reason="needs the serve extra (pip install -e .[t
 from fastapi.testclient import TestClient
 
 from seqlab import run
+from seqlab.serve.adapters import Sampling
 from seqlab.serve.app import create_app, load_models
+from seqlab.serve.batching import END, Channel, Generation, GenerationBatcher
 from seqlab.serve.limits import Limits
 from seqlab.serve.loadtest import Server, format_table, load_test, percentile
 
@@ -277,6 +279,131 @@ def test_requests_that_wait_together_are_computed_as_one_batch(models, monkeypat
 def test_a_refused_input_fails_only_its_own_request_in_a_batch(models):
     results = models["dates"].predict_batch(["May 5, 1999", "1" * 300], 1)
     assert "output" in results[0] and results[1].field == "input"
+
+
+GENERATIONS = [  # (prompt, max_new_tokens, options): greedy, seeded, unseeded
+    ("to be", 12, {"greedy": True}),
+    ("or", 20, {"seed": 3, "temperature": 1.3}),
+    ("to be", 7, {"seed": 4, "top_k": 5, "stream": False}),
+    ("that", 15, {"greedy": True, "stream": False}),
+    ("t", 9, {"temperature": 0.9}),
+    ("to be or", 18, {"seed": 3, "temperature": 1.3, "stream": False}),
+    ("the", 3, {"top_p": 0.8}),
+    ("is", 16, {"seed": 5}),
+]
+
+
+def _generate_together(models, monkeypatch, limits: Limits):
+    """GENERATIONS sent at once (the first one's first step held until all are in
+    flight); returns the batch size of each model step and each answer's text and
+    token count (None for "stream": false)."""
+    model, sizes, release = models["chars"].loaded.model, [], threading.Event()
+    real = model.step
+
+    def recorded(tokens, state):
+        sizes.append(len(tokens))
+        release.wait(5)
+        return real(tokens, state)
+
+    monkeypatch.setattr(model, "step", recorded)
+    answers: dict[int, tuple[str, int | None]] = {}
+
+    def ask(i: int) -> None:
+        prompt, n, options = GENERATIONS[i]
+        body = {"model": "chars", "prompt": prompt, "max_new_tokens": n, **options}
+        r = c.post("/v1/generate", json=body)
+        assert r.status_code == 200, r.text
+        if options.get("stream", True):
+            done = _sse(r.text)[-1][1]
+            answers[i] = done["text"], done["tokens"]
+        else:
+            answers[i] = r.json()["text"], None
+
+    with TestClient(create_app(models, limits)) as c:
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+        threads[0].start()
+        while not sizes:
+            time.sleep(0.01)
+        for t in threads[1:]:
+            t.start()
+        while c.app.state.runner.in_flight < 8:
+            time.sleep(0.01)
+        release.set()
+        for t in threads:
+            t.join()
+        assert c.app.state.runner.in_flight == 0  # each slot freed before its answer
+    return sizes, answers
+
+
+def test_concurrent_generations_share_steps_and_each_gets_its_own_text(
+    models, monkeypatch
+):
+    sizes, together = _generate_together(models, monkeypatch, Limits())
+    assert sizes[0] == 1 and max(sizes) == 8  # all in one batch after the first step
+    assert len(sizes) < sum(n for _, n, _ in GENERATIONS)  # steps were shared
+    monkeypatch.undo()
+    with TestClient(create_app(models)) as c:
+        for i, (prompt, n, options) in enumerate(GENERATIONS):
+            text, tokens = together[i]
+            assert tokens in (None, n)  # every stream got all its tokens
+            if "seed" in options or options.get("greedy"):  # as if it came alone
+                body = {"model": "chars", "prompt": prompt, "max_new_tokens": n}
+                body |= options | {"stream": False}
+                assert c.post("/v1/generate", json=body).json()["text"] == text
+
+
+def test_max_batch_bounds_the_generations_stepped_together(models, monkeypatch):
+    sizes, together = _generate_together(models, monkeypatch, Limits(max_batch=3))
+    assert max(sizes) == 3 and len(together) == 8
+
+
+def test_a_generation_beyond_max_in_flight_gets_429(models, monkeypatch):
+    model, release = models["chars"].loaded.model, threading.Event()
+    real = model.step
+    monkeypatch.setattr(model, "step", lambda *a: release.wait(5) and real(*a))
+    body = {"model": "chars", "max_new_tokens": 3, "stream": False}
+    with TestClient(create_app(models, Limits(max_in_flight=1))) as c:
+        first = []
+        waiter = threading.Thread(
+            target=lambda: first.append(c.post("/v1/generate", json=body))
+        )
+        waiter.start()
+        while c.app.state.runner.in_flight == 0:
+            time.sleep(0.01)
+        assert "busy" in _error(c.post("/v1/generate", json=body), 429, None)
+        release.set()
+        waiter.join()
+        assert first[0].status_code == 200
+        assert c.post("/v1/generate", json=body).status_code == 200
+
+
+def test_a_generation_whose_client_went_leaves_and_frees_its_slot(models):
+    adapter, released = models["chars"], []
+    batcher = GenerationBatcher(adapter, max_batch=4)
+    items: dict[int, list] = {0: [], 1: []}
+
+    def generation(i: int, stop: threading.Event, **sampling) -> Generation:
+        channel = Channel(
+            put=items[i].append,
+            release=lambda: released.append(i),
+            stop=stop,
+            deadline=time.monotonic() + 30,
+        )
+        continuation = adapter.continuation(Sampling(prompt="to", **sampling))
+        return Generation(continuation, channel, adapter.text)
+
+    gone = threading.Event()
+    batcher.submit(generation(0, gone, max_new_tokens=1000))
+    batcher.submit(generation(1, threading.Event(), max_new_tokens=30, seed=1))
+    while len(items[0]) < 3:
+        time.sleep(0.001)
+    gone.set()  # the client of the first one went away
+    deadline = time.monotonic() + 10
+    while batcher.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not batcher.running  # the worker thread ends when it has no work
+    assert sorted(released) == [0, 1]
+    assert len(items[0]) < 1000 and items[1][-1] is END and len(items[1]) == 31
 
 
 def test_the_time_limit_is_504_or_an_error_event(models, monkeypatch):

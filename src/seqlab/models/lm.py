@@ -14,12 +14,13 @@ batches (the trainer detaches it between them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from seqlab.cells import LSTMState
 from seqlab.config import Section
 from seqlab.layers import State, make_recurrent
 
@@ -91,13 +92,38 @@ class RNNLM(nn.Module):
         return LMOutput(logits, loss, state)
 
     # ---- the decoding protocol of seqlab.decode ----------------------------------
-    def start(self, prefix: Tensor) -> State | None:
-        """The state after reading ``prefix`` (B, P); None (zeros) when P == 0."""
-        if prefix.shape[1] == 0:
-            return None
-        return self.forward(prefix).state
+    def start(self, prefix: Tensor) -> RNNLMState:
+        """The state after reading ``prefix`` (B, P); zeros when P == 0."""
+        if prefix.shape[1] > 0:
+            return batch_first(self.forward(prefix).state)
+        cfg = self.cfg
+        zeros = self.output.weight.new_zeros(
+            prefix.shape[0], cfg.num_layers, cfg.hidden_size
+        )  # (B, L, H)
+        return RNNLMState(zeros, zeros if cfg.cell == "lstm" else None)
 
-    def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
+    def step(self, tokens: Tensor, state: RNNLMState) -> tuple[Tensor, RNNLMState]:
         """Log-probabilities of the next token (B, V) after ``tokens`` (B,)."""
-        out = self.forward(tokens.unsqueeze(1), state=state)
-        return torch.log_softmax(out.logits[:, -1], dim=-1), out.state
+        out = self.forward(tokens.unsqueeze(1), state=layer_first(state))
+        return torch.log_softmax(out.logits[:, -1], dim=-1), batch_first(out.state)
+
+
+class RNNLMState(NamedTuple):
+    """The decoding state, batch-first so that decode.py can stack and index rows:
+    h, c (B, L, H) (c: LSTM only)."""
+
+    h: Tensor
+    c: Tensor | None
+
+
+def batch_first(state: State) -> RNNLMState:
+    """The recurrent layers' (L, B, H) state as an RNNLMState."""
+    if isinstance(state, LSTMState):
+        return RNNLMState(state.h.transpose(0, 1), state.c.transpose(0, 1))
+    return RNNLMState(state.transpose(0, 1), None)
+
+
+def layer_first(state: RNNLMState) -> State:
+    """An RNNLMState as the recurrent layers take it, (L, B, H)."""
+    h = state.h.transpose(0, 1).contiguous()
+    return h if state.c is None else LSTMState(h, state.c.transpose(0, 1).contiguous())

@@ -3,18 +3,16 @@
 ``ADAPTERS`` maps a run's ``task`` to its adapter; serving a new kind of model is one
 class here and one entry in that dict. An adapter wraps a :class:`LoadedRun` and
 offers either ``predict(text, beam) -> dict`` (the task's own ``predict``, as JSON)
-or ``steps(...)`` (language models: text pieces as they are sampled, through
-``decode.generate_steps``). Adapters do no I/O and know nothing of HTTP.
+or ``continuation(...)`` (language models: a request as a
+``decode.Continuation``, sampled in a ``decode.ContinuousBatch``, and ``text(ids)``).
+Adapters do no I/O and know nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import torch
 
 from seqlab import decode
 from seqlab.run import LoadedRun, generator_for
@@ -97,17 +95,18 @@ class GenerateAdapter:
     def __init__(self, loaded: LoadedRun) -> None:
         self.loaded = loaded
 
-    def steps(self, request: Sampling) -> Iterator[str]:
-        """The text each sampled token adds (pieces, so subword spacing is right).
+    def continuation(self, request: Sampling) -> decode.Continuation:
+        """The request as a :class:`seqlab.decode.Continuation`: prompt ids, token
+        budget, and its own sampler (and generator, when seeded).
 
-        Raises :class:`InputError` before the first piece when the request does not
-        fit the model; the returned iterator samples lazily.
+        Raises :class:`InputError` when the request does not fit the model.
         """
         task, model = self.loaded.task, self.loaded.model
         defaults = self.loaded.cfg.generate
         prompt = defaults.prompt if request.prompt is None else request.prompt
         n = _pick(request.max_new_tokens, defaults.max_new_tokens)
-        device = next(model.parameters()).device
+        if n < 0:
+            raise InputError("max_new_tokens", f"max_new_tokens must be >= 0, got {n}")
         ids = task.encode_prompt(prompt)
         limit = getattr(self.loaded.cfg.model, "max_len", None)
         if limit is not None and len(ids) + n > limit:
@@ -116,33 +115,23 @@ class GenerateAdapter:
                 f"prompt ({len(ids)} tokens) + max_new_tokens ({n}) exceeds this "
                 f"model's context of {limit} tokens (model.max_len)",
             )
+        device = next(model.parameters()).device
         try:
-            tokens = decode.generate_steps(
-                model,
-                torch.tensor([ids], device=device),
-                n,
+            sampler = decode.Sampler(
                 greedy=request.greedy,
                 temperature=_pick(request.temperature, defaults.temperature),
                 top_k=_pick(request.top_k, defaults.top_k),
                 top_p=_pick(request.top_p, defaults.top_p),
-                eos_id=task.stop_id,
                 generator=generator_for(request.seed, device),
             )
         except ValueError as err:
             field = str(err).split(" ", 1)[0]
             raise InputError(field, str(err)) from err
-        return self._pieces(tokens)
+        return decode.Continuation(ids, n, sampler, eos_id=task.stop_id)
 
-    def _pieces(self, steps: Iterator[torch.Tensor]) -> Iterator[str]:
-        decode_tokens, ids, text = self.loaded.task.decode_tokens, [], ""
-        try:
-            for tokens in steps:
-                ids.append(int(tokens[0]))
-                new_text = decode_tokens(ids)
-                yield new_text[len(text) :]
-                text = new_text
-        finally:
-            steps.close()  # the client may have gone: leave the model as it was
+    def text(self, ids: list[int]) -> str:
+        """The text of generated token ids."""
+        return self.loaded.task.decode_tokens(ids)
 
     def example(self) -> str:
         return self.loaded.cfg.generate.prompt

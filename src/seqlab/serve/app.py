@@ -16,17 +16,20 @@ Every error is JSON ``{"error": message, "field": name or null}``. The limits
 (:class:`Limits`) keep the server up: a body over ``max_body_bytes`` is 413; an
 input, beam or token budget over its limit is 422 naming the field; more than
 ``max_in_flight`` requests at once get 429; a request past ``timeout_s`` gets 504
-(a stream ends with an ``error`` event). Inference runs in a thread pool, never on
-the event loop; a malformed request is a 4xx like any other.
+(a stream ends with an ``error`` event). Inference never runs on the event loop:
+predictions go to a thread pool, micro-batched per model; generations to one
+worker thread per language model, batched token by token
+(:mod:`seqlab.serve.batching`). A malformed request is a 4xx like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -47,6 +50,7 @@ from seqlab.serve.adapters import (
     Sampling,
     adapter_for,
 )
+from seqlab.serve.batching import END, Batcher, Channel, Generation, GenerationBatcher
 from seqlab.serve.limits import Limits
 
 STATIC = Path(__file__).parent / "static"
@@ -115,6 +119,11 @@ def create_app(models: dict[str, Adapter], limits: Limits | None = None) -> Fast
         for name, adapter in models.items()
         if adapter.endpoint == "predict"
     }
+    generators = {
+        name: GenerationBatcher(adapter, limits.max_batch)
+        for name, adapter in models.items()
+        if adapter.endpoint == "generate"
+    }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -156,7 +165,10 @@ def create_app(models: dict[str, Adapter], limits: Limits | None = None) -> Fast
             **req.model_dump(exclude={"model", "stream", "max_new_tokens"}),
             max_new_tokens=n,
         )
-        pieces = runner.stream(adapter.steps(sampling))  # InputError: 422, no slot
+        continuation = adapter.continuation(sampling)  # InputError: 422, no slot
+        channel, pieces = runner.open_stream()
+        generation = Generation(continuation, channel, adapter.text, req.stream)
+        generators[req.model].submit(generation)
         if req.stream:
             return StreamingResponse(
                 _events(pieces),
@@ -224,8 +236,9 @@ def _check_text(field: str, text: str, limits: Limits, empty_ok=False) -> None:
 
 # ---- inference off the event loop, bounded -------------------------------------------
 class Runner:
-    """Runs inference in a thread pool: at most ``max_in_flight`` calls at once (the
-    slot is held until the thread is done, even past the time limit)."""
+    """Bounds the requests in flight: at most ``max_in_flight`` at once, each slot
+    held until its work is done (even past the time limit). Predictions run in its
+    thread pool; streams are fed by a worker thread through a :class:`Channel`."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -259,91 +272,37 @@ class Runner:
             raise ApiError(422, str(result), result.field)
         return result
 
-    def stream(self, pieces: Iterator[str]) -> AsyncIterator[str]:
-        """The pieces, produced in one worker thread, as they come; raises
-        :class:`TimeoutError` after the time limit (the thread then stops)."""
+    def open_stream(self) -> tuple[Channel, AsyncIterator[str]]:
+        """A channel for a worker thread to send pieces on, and the pieces as they
+        come; both end at :data:`END`, or by raising what the worker put (a
+        :class:`TimeoutError` after the time limit). The slot is held until the
+        worker releases it."""
         self._enter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
-        deadline = time.monotonic() + self.limits.timeout_s
-        put = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)  # noqa: E731
-        future = self.pool.submit(_produce, pieces, put, stop, deadline)
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._leave))
-        return _consume(queue, stop)
+        channel = Channel(
+            put=_threadsafe(loop, queue.put_nowait),
+            release=_threadsafe(loop, self._leave),
+            stop=stop,
+            deadline=time.monotonic() + self.limits.timeout_s,
+        )
+        return channel, _consume(queue, stop)
 
 
-class Batcher:
-    """Micro-batching of one model's predictions: requests that arrive while a
-    batch is computed wait, then go together as the next batch (up to
-    ``max_batch``, those with the first one's beam size). A lone request goes at
-    once; under load one forward pass serves many requests."""
+def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable) -> Callable:
+    """``fn(*args)`` called on ``loop`` from any thread (not at all once it closed)."""
 
-    def __init__(self, adapter: PredictAdapter, pool, max_batch: int) -> None:
-        self.adapter = adapter
-        self.pool = pool
-        self.max_batch = max_batch
-        self.pending: list[tuple[str, int, asyncio.Future]] = []
-        self.running = False
+    def call(*args) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: no one listens
+            loop.call_soon_threadsafe(fn, *args)
 
-    def submit(self, text: str, beam: int) -> asyncio.Future:
-        """A future of the record for ``text`` (or its InputError)."""
-        future = asyncio.get_running_loop().create_future()
-        self.pending.append((text, beam, future))
-        if not self.running:
-            self.running = True
-            asyncio.get_running_loop().create_task(self._drain())
-        return future
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self.pending:
-                beam = self.pending[0][1]
-                batch = [p for p in self.pending if p[1] == beam][: self.max_batch]
-                self.pending = [p for p in self.pending if p not in batch]
-                texts = [text for text, _, _ in batch]
-                try:
-                    results = await loop.run_in_executor(
-                        self.pool, self.adapter.predict_batch, texts, beam
-                    )
-                except Exception as err:
-                    results = [err] * len(batch)
-                for (_, _, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, Exception) and not isinstance(
-                        result, InputError
-                    ):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self.running = False
-
-
-_END = object()
-
-
-def _produce(pieces: Iterator[str], put, stop: threading.Event, deadline) -> None:
-    try:
-        for piece in pieces:
-            put(piece)
-            if stop.is_set():
-                return
-            if time.monotonic() > deadline:
-                put(TimeoutError("generation took longer than the time limit"))
-                return
-        put(_END)
-    except Exception as err:
-        put(err)
-    finally:
-        pieces.close()
+    return call
 
 
 async def _consume(queue: asyncio.Queue, stop: threading.Event) -> AsyncIterator[str]:
     try:
-        while (item := await queue.get()) is not _END:
+        while (item := await queue.get()) is not END:
             if isinstance(item, BaseException):
                 raise item
             yield item

@@ -14,6 +14,6 @@ class Limits:
     max_beam: int = 10
     max_body_bytes: int = 64 * 1024  # larger bodies: 413 before they are read
     max_in_flight: int = 32  # requests being computed; more at once get 429
-    max_batch: int = 32  # predictions of one model computed together
-    workers: int = 2  # inference threads (torch's own threads come on top)
+    max_batch: int = 32  # predictions (or generations) of one model computed together
+    workers: int = 2  # prediction threads (+ one per LM generating; torch's own on top)
     timeout_s: float = 30.0  # per request; a stream ends with an error event

@@ -1,0 +1,192 @@
+"""Requests to one model computed together: predictions and generations.
+
+:class:`Batcher` micro-batches predictions: requests that arrive while a batch is
+computed go together as the next one. :class:`GenerationBatcher` batches language
+model generations at the token level (continuous batching): one worker thread per
+model advances every active generation with one batched step per token
+(:class:`seqlab.decode.ContinuousBatch`), and new requests join between steps, so
+concurrent clients share forward passes instead of queueing for the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from seqlab import decode
+from seqlab.serve.adapters import GenerateAdapter, InputError, PredictAdapter
+
+END = object()  # the last item of a generation's stream
+
+
+class Batcher:
+    """Micro-batching of one model's predictions: requests that arrive while a
+    batch is computed wait, then go together as the next batch (up to
+    ``max_batch``, those with the first one's beam size). A lone request goes at
+    once; under load one forward pass serves many requests."""
+
+    def __init__(self, adapter: PredictAdapter, pool, max_batch: int) -> None:
+        self.adapter = adapter
+        self.pool = pool
+        self.max_batch = max_batch
+        self.pending: list[tuple[str, int, asyncio.Future]] = []
+        self.running = False
+
+    def submit(self, text: str, beam: int) -> asyncio.Future:
+        """A future of the record for ``text`` (or its InputError)."""
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((text, beam, future))
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.pending:
+                beam = self.pending[0][1]
+                batch = [p for p in self.pending if p[1] == beam][: self.max_batch]
+                self.pending = [p for p in self.pending if p not in batch]
+                texts = [text for text, _, _ in batch]
+                try:
+                    results = await loop.run_in_executor(
+                        self.pool, self.adapter.predict_batch, texts, beam
+                    )
+                except Exception as err:
+                    results = [err] * len(batch)
+                for (_, _, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception) and not isinstance(
+                        result, InputError
+                    ):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self.running = False
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How a worker thread answers one streamed request: ``put`` a text piece, an
+    exception or :data:`END` (thread-safe); ``release`` its in-flight slot (once,
+    before its last item); ``stop`` is set when the client has gone; ``deadline``
+    is on ``time.monotonic()``'s clock."""
+
+    put: Callable[[Any], None]
+    release: Callable[[], None]
+    stop: threading.Event
+    deadline: float
+
+
+@dataclass(eq=False)
+class Generation:
+    """One ``/v1/generate`` request in a :class:`GenerationBatcher`: its
+    continuation, its channel, and its text so far, sent piece by piece when
+    ``stream``, else in one piece at the end."""
+
+    continuation: decode.Continuation
+    channel: Channel
+    text_of: Callable[[list[int]], str]  # token ids -> text
+    stream: bool = True
+    pieces: list[str] = field(default_factory=list)
+    length: int = 0  # characters in pieces
+    finished: bool = False
+
+    def advance(self) -> None:
+        """Send the text its newest token adds (the whole text is decoded again, so
+        subword spacing is right)."""
+        piece = self.text_of(self.continuation.tokens)[self.length :]
+        self.pieces.append(piece)
+        self.length += len(piece)
+        if self.stream:
+            self.channel.put(piece)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Free the slot, then end the stream (with ``error``, if any); once."""
+        if self.finished:
+            return
+        self.finished = True
+        self.channel.release()
+        if error is not None:
+            self.channel.put(error)
+            return
+        if not self.stream:
+            self.channel.put("".join(self.pieces))
+        self.channel.put(END)
+
+    def settle(self, now: float) -> bool:
+        """Finish it if it is done, its client went, or its time is up (then with a
+        TimeoutError); whether it is finished."""
+        if self.continuation.done or self.channel.stop.is_set():
+            self.finish()
+        elif now > self.channel.deadline:
+            self.finish(TimeoutError("generation took longer than the time limit"))
+        return self.finished
+
+
+class GenerationBatcher:
+    """Continuous batching of one language model's generations.
+
+    A worker thread, started when a request comes and ended when none is left,
+    keeps the active generations in a :class:`seqlab.decode.ContinuousBatch`: each
+    iteration lets waiting requests join (at most ``max_batch`` active; the rest
+    wait their turn, their time limit running), gives every active one its next
+    token with one batched step, sends the pieces, and drops those that are done,
+    whose client went or whose time is up. A model error fails the requests of that
+    batch, not the server.
+    """
+
+    def __init__(self, adapter: GenerateAdapter, max_batch: int) -> None:
+        self.model = adapter.loaded.model
+        self.max_batch = max_batch
+        self.lock = threading.Lock()  # guards waiting and running
+        self.waiting: deque[Generation] = deque()
+        self.running = False
+
+    def submit(self, generation: Generation) -> None:
+        with self.lock:
+            self.waiting.append(generation)
+            if self.running:
+                return
+            self.running = True
+        threading.Thread(target=self._work, name="seqlab-generate", daemon=True).start()
+
+    def _work(self) -> None:
+        batch = decode.ContinuousBatch(self.model)
+        active: dict[int, Generation] = {}  # id(continuation) -> its request
+        while (joining := self._take(len(active))) is not None:
+            active |= {id(g.continuation): g for g in joining}
+            try:
+                batch.add([g.continuation for g in joining])
+                for continuation in batch.step():
+                    active[id(continuation)].advance()
+            except Exception as err:  # the model failed: these requests, not the server
+                for generation in active.values():
+                    generation.finish(err)
+                batch, active = decode.ContinuousBatch(self.model), {}
+            now = time.monotonic()
+            gone = [g for g in active.values() if g.settle(now)]
+            batch.remove([g.continuation for g in gone])
+            for generation in gone:
+                del active[id(generation.continuation)]
+
+    def _take(self, n_active: int) -> list[Generation] | None:
+        """The waiting requests that join now (those over before they began are
+        finished instead); None once nothing is left to do: the thread then ends."""
+        now = time.monotonic()
+        with self.lock:
+            self.waiting = deque(g for g in self.waiting if not g.settle(now))
+            room = min(max(0, self.max_batch - n_active), len(self.waiting))
+            joining = [self.waiting.popleft() for _ in range(room)]
+            if not joining and not n_active:
+                self.running = False
+                return None
+        return joining
