@@ -101,6 +101,27 @@ def test_fused_equals_loop(kind):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+def test_one_step_without_gradients_equals_torch_nn(num_layers, bidirectional):
+    """A single CPU step under no_grad (sampling) takes the cells' path for the LSTM:
+    the same numbers as torch.nn, with and without lengths."""
+    torch.manual_seed(2)
+    for kind in ("lstm", "gru"):
+        ours, ref = make_pair(kind, num_layers, bidirectional, True)
+        x = torch.randn(B, 1, I)
+        h0 = torch.randn(num_layers * (2 if bidirectional else 1), B, H)
+        state = LSTMState(h0, torch.randn_like(h0)) if kind == "lstm" else h0
+        with torch.no_grad():
+            for lengths in (None, torch.ones(B, dtype=torch.long)):
+                out, final = ours(x, state, lengths=lengths)
+                out_ref, final_ref = ref(x, tuple(state) if kind == "lstm" else state)
+                torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+                for a, b in zip(flat(final), flat(final_ref), strict=True):
+                    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+            assert ours._fused(x.transpose(0, 1)) == (kind == "gru")
+        assert ours._fused(x.transpose(0, 1))  # training steps stay fused
+
+
 def peephole_reference(cell: LSTMCell, x, h, c):
     """Straightforward peephole LSTM, written here independently of seqlab.cells."""
     outs = []

@@ -14,7 +14,11 @@ Which kernel runs is the layer's business, not the user's: torch's fused kernels
 tanh/relu RNN, LSTM and GRU; the fused tanh kernel with rescaled weights for the
 sigmoid RNN; a hand-written BPTT kernel for the peephole LSTM (see
 :mod:`seqlab.kernels`). ``impl="loop"`` runs the cells step by step instead: the
-plain reference the fast paths are tested against.
+plain reference the fast paths are tested against. One exception to the fused LSTM:
+a single step on the CPU without gradients (sampling from a language model, one token
+at a time) runs the cells, because oneDNN's LSTM costs about three of the cell's own
+steps there (hidden 512: 2.3 against 0.75 ms per token, ``bench`` note in
+BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -108,8 +112,16 @@ class _Recurrent(nn.Module):
             )
         return RecurrentOutput(output, state)
 
+    def _fused(self, x: Tensor) -> bool:
+        if self.impl != "auto" or self.fused_mode is None:
+            return False
+        one_cpu_step = x.shape[0] == 1 and x.device.type == "cpu"
+        return not (
+            self.fused_mode == "LSTM" and one_cpu_step and not torch.is_grad_enabled()
+        )
+
     def _run(self, x: Tensor, state: State, lengths: Tensor | None):
-        if self.impl == "auto" and self.fused_mode is not None:
+        if self._fused(x):
             weights = [p for cell in self.cells for p in _cell_weights(cell)]
             return kernels.fused_rnn(
                 self.fused_mode,
@@ -281,7 +293,7 @@ class LSTM(_Recurrent):
         return output, LSTMState(h, c)
 
     def run_direction(self, cell, x, state, lengths):
-        if self.impl == "loop":
+        if self.impl == "loop" or not self.peephole:
             return super().run_direction(cell, x, state, lengths)
         weights = (*_cell_weights(cell, with_none=True), *_peepholes(cell))
         out, (h, c) = kernels.peephole_lstm(x, state, weights, lengths)
