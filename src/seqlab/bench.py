@@ -414,8 +414,6 @@ def bench_export(run_dir: str, repeats: int = 50) -> list[ExportRow]:
     import tempfile
     from pathlib import Path
 
-    import onnxruntime as ort
-
     from seqlab.export import GRAPHS, ExportError, export_model
     from seqlab.run import load_run
 
@@ -428,42 +426,22 @@ def bench_export(run_dir: str, repeats: int = 50) -> list[ExportRow]:
         )
     model = loaded.model.eval()
     graph = GRAPHS[kind](model).eval()
-    threads = torch.get_num_threads()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         (path,) = export_model(model, kind, Path(tmp) / "model.onnx")
-        session = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-        names = [i.name for i in session.get_inputs()]
+        session = _ort_session(path, torch.get_num_threads())
         for batch, length in EXPORT_SHAPES[kind]:
             torch.manual_seed(0)
-            inputs = graph.sample(batch, length)
-            feed = {n: t.numpy() for n, t in zip(names, inputs, strict=True)}
-
-            @torch.inference_mode()
-            def eager(inputs=inputs):
-                return graph(*inputs)
-
-            def onnx(feed=feed):
-                return session.run(None, feed)
-
-            want, got = eager(), onnx()
-            want = want if isinstance(want, tuple) else (want,)
-            diff = max(
-                float((w - torch.from_numpy(g)).abs().max())
-                for w, g in zip(want, got, strict=True)
+            t_torch, t_ort, diff = _time_both(
+                graph, session, graph.sample(batch, length), repeats
             )
-            t_torch, t_ort = time_pair(eager, onnx, repeats, warmup=5)
             rows.append(
                 ExportRow(
                     Path(run_dir).name,
                     kind,
                     batch,
                     length,
-                    threads,
+                    torch.get_num_threads(),
                     t_torch * 1e3,
                     t_ort * 1e3,
                     t_torch / t_ort,
@@ -471,6 +449,37 @@ def bench_export(run_dir: str, repeats: int = 50) -> list[ExportRow]:
                 )
             )
     return rows
+
+
+def _ort_session(path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _time_both(graph: nn.Module, session, inputs: tuple, repeats: int):
+    """Median seconds of the eager graph and of the onnxruntime session on
+    ``inputs``, and the largest difference between their outputs."""
+    names = [i.name for i in session.get_inputs()]
+    feed = {n: t.numpy() for n, t in zip(names, inputs, strict=True)}
+
+    @torch.inference_mode()
+    def eager():
+        return graph(*inputs)
+
+    def onnx():
+        return session.run(None, feed)
+
+    want, got = eager(), onnx()
+    want = want if isinstance(want, tuple) else (want,)
+    diff = max(
+        float((w - torch.from_numpy(g)).abs().max())
+        for w, g in zip(want, got, strict=True)
+    )
+    t_torch, t_ort = time_pair(eager, onnx, repeats, warmup=5)
+    return t_torch, t_ort, diff
 
 
 def format_export_table(rows: list[ExportRow]) -> str:
