@@ -72,3 +72,32 @@ def test_singletons_become_unk_at_the_configured_rate():
     dropped = sum(d.words[1] == Vocab.unk_id for d in drawn) / len(drawn)
     assert 0.45 < dropped < 0.55
     assert task.examples["train"][0].words == [a, b, a]  # the data is not changed
+
+
+def test_bigram_features_pair_each_token_with_the_next():
+    cfg = TagRunConfig(
+        data=TagDataConfig(dataset="gsdsimp_seg", bigrams=True),
+        model=TaggerConfig(feature_embedding_size=4),
+    )
+    task = TagTask(cfg, Vocab(list("北京大")), ["B", "E"], None, None)
+    sentence = Sentence(list("北京大学"), None, ["B", "E", "B", "E"])
+    assert task.feature_keys(sentence) == ["北 京", "京 大", "大 学", "学 <eos>"]
+    task.features = Vocab(["北 京", "京 大"])
+    features = task.encode(sentence).features
+    assert features[:2] == task.features.encode(["北 京", "京 大"])
+    assert features[2:] == [Vocab.unk_id, Vocab.unk_id]
+
+
+@pytest.mark.parametrize(
+    "data,size,message",
+    [
+        ({"pos": True, "bigrams": True}, 4, "exclusive"),
+        ({"bigrams": True}, 0, "go together"),
+    ],
+)
+def test_tag_features_need_their_embedding(data, size, message):
+    with pytest.raises(ValueError, match=message):
+        TagRunConfig(
+            data=TagDataConfig(dataset="conll2000", **data),
+            model=TaggerConfig(feature_embedding_size=size),
+        )

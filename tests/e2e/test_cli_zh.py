@@ -202,6 +202,20 @@ def test_segmentation_run_prints_words(tmp_path, data_dir, capsys):
     assert capsys.readouterr().out == "我们 在 北京 学习 汉语 。\n"
 
 
+def test_segmentation_with_bigram_features(tmp_path, data_dir, capsys):
+    config = SEG_CONFIG.replace(
+        "  dataset: gsdsimp_seg\n", "  dataset: gsdsimp_seg\n  bigrams: true\n"
+    ).replace("  head: crf\n", "  head: crf\n  feature_embedding_size: 8\n")
+    run_dir = train(tmp_path, data_dir, config)
+    assert json.loads((run_dir / "summary.json").read_text())["test_f1"] >= 0.9
+    assert (run_dir / "features.json").is_file()
+    inputs = tmp_path / "in.txt"
+    inputs.write_text("我们在北京学习汉语。\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "--input", str(inputs)]) == 0
+    assert capsys.readouterr().out == "我们 在 北京 学习 汉语 。\n"
+
+
 def test_chat_answers_names_the_intent_and_leaves_on_eof(
     tmp_path, data_dir, intent_run
 ):

@@ -19,9 +19,14 @@ The word is the first column, the tag the last; with ``data.pos`` the second col
 feature. F1 is seqeval's, counted like conlleval (see ``seqlab.metrics``), reported
 as a fraction (``test_f1`` 0.93 is 93.0 F1).
 
+With ``data.bigrams`` the feature of each token is instead the pair it makes with the
+next one (``北京`` for 北 in 北京大学; the last token pairs with ``</s>``): for Chinese
+characters, the standard segmentation feature (a character's word often shows only
+in the pair it forms).
+
 Vocabularies, saved in the run directory: ``vocab.json`` (words), ``labels.json``
 (tags), ``chars.json`` (characters, with a character encoder), ``features.json``
-(POS tags, with ``data.pos``).
+(POS tags with ``data.pos``, bigrams with ``data.bigrams``).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from torch import nn
 from seqlab.config import Section
 from seqlab.data import datasets
 from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequences
-from seqlab.data.vocab import Vocab
+from seqlab.data.vocab import EOS, Vocab
 from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
 from seqlab.models.tagger import TaggerConfig
 from seqlab.tasks.classify import LABELS_FILE, check_labels, load_labels, save_labels
@@ -55,6 +60,7 @@ class TagDataConfig(Section):
     language: Literal["esp", "ned"] = "esp"  # conll2002 only
     val_fraction: float = Field(0.1, gt=0, lt=1)  # conll2000 only (no dev set)
     pos: bool = False  # feed the POS column; needs model.feature_embedding_size > 0
+    bigrams: bool = False  # feed each token's pair with the next (instead of POS)
     lowercase: bool = False  # word ids only: the character encoder still sees case
     zero_digits: bool = False  # every digit becomes 0, for words and characters
     min_freq: int = Field(1, ge=1)
@@ -73,11 +79,15 @@ class TagRunConfig(Section):
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
-    def _check_pos(self) -> TagRunConfig:
-        if self.data.pos != (self.model.feature_embedding_size > 0):
+    def _check_features(self) -> TagRunConfig:
+        data = self.data
+        if data.pos and data.bigrams:
+            raise ValueError("data.pos and data.bigrams are exclusive: pick one")
+        if (data.pos or data.bigrams) != (self.model.feature_embedding_size > 0):
             raise ValueError(
-                "data.pos and model.feature_embedding_size go together: set both "
-                f"(got data.pos={self.data.pos}, "
+                "data.pos (or data.bigrams) and model.feature_embedding_size go "
+                f"together: set both (got data.pos={data.pos}, "
+                f"data.bigrams={data.bigrams}, "
                 f"model.feature_embedding_size={self.model.feature_embedding_size})"
             )
         return self
@@ -203,8 +213,8 @@ class TagTask:
         task.vocab = Vocab.build(words, min_freq=cfg.data.min_freq)
         if cfg.model.char_hidden_size:
             task.chars = Vocab.build([task.spell(w) for s in train for w in s.words])
-        if cfg.data.pos:
-            task.features = Vocab.build(_pos(s) for s in train)
+        if cfg.data.pos or cfg.data.bigrams:
+            task.features = Vocab.build(task.feature_keys(s) for s in train)
         task.save(run_dir)
         task.use(raw)
         return task
@@ -223,7 +233,7 @@ class TagTask:
         chars = features = None
         if cfg.model.char_hidden_size:
             chars = Vocab.load(run_dir / "chars.json")
-        if cfg.data.pos:
+        if cfg.data.pos or cfg.data.bigrams:
             features = Vocab.load(run_dir / "features.json")
         vocab = Vocab.load(run_dir / "vocab.json")
         task = cls(cfg, vocab, load_labels(run_dir / LABELS_FILE), chars, features)
@@ -256,6 +266,13 @@ class TagTask:
         word = _DIGIT.sub("0", word) if self.cfg.data.zero_digits else word
         return list(word[: self.cfg.data.max_word_length])
 
+    def feature_keys(self, sentence: Sentence) -> list[str]:
+        """The feature of each token: its POS tag, or its pair with the next token."""
+        if not self.cfg.data.bigrams:
+            return _pos(sentence)
+        words = [self.word(w) for w in sentence.words]
+        return [f"{a} {b}" for a, b in zip(words, [*words[1:], EOS], strict=True)]
+
     def encode(self, sentence: Sentence, tags: bool = True) -> Encoded:
         index = {tag: i for i, tag in enumerate(self.labels)}
         words = self.vocab.encode(self.word(w) for w in sentence.words)
@@ -264,7 +281,7 @@ class TagTask:
             chars = [self.chars.encode(self.spell(w)) for w in sentence.words]
         features = None
         if self.features is not None:
-            features = self.features.encode(_pos(sentence))
+            features = self.features.encode(self.feature_keys(sentence))
         # a val/test tag unseen in training gets id 0: only the loss reads these ids,
         # evaluation compares tag strings
         tag_ids = [index.get(t, 0) for t in sentence.tags] if tags else [0] * len(words)
