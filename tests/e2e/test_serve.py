@@ -227,19 +227,7 @@ def test_requests_beyond_max_in_flight_get_429(models, monkeypatch):
         adapter, "predict_batch", lambda *a: release.wait(5) and real(*a)
     )
     body = {"model": "intents", "input": "hello"}
-    with TestClient(create_app(models, Limits(max_in_flight=1))) as c:
-        first = []
-        waiter = threading.Thread(
-            target=lambda: first.append(c.post("/v1/predict", json=body))
-        )
-        waiter.start()
-        while c.app.state.runner.in_flight == 0:
-            time.sleep(0.01)
-        assert "busy" in _error(c.post("/v1/predict", json=body), 429, None)
-        release.set()
-        waiter.join()
-        assert first[0].status_code == 200
-        assert c.post("/v1/predict", json=body).status_code == 200
+    _second_request_waits_for_a_slot(models, "/v1/predict", body, release)
 
 
 def test_requests_that_wait_together_are_computed_as_one_batch(models, monkeypatch):
@@ -362,19 +350,23 @@ def test_a_generation_beyond_max_in_flight_gets_429(models, monkeypatch):
     real = model.step
     monkeypatch.setattr(model, "step", lambda *a: release.wait(5) and real(*a))
     body = {"model": "chars", "max_new_tokens": 3, "stream": False}
+    _second_request_waits_for_a_slot(models, "/v1/generate", body, release)
+
+
+def _second_request_waits_for_a_slot(models, path, body, release) -> None:
+    """With one slot held by a request blocked until ``release``, a second gets 429;
+    once the first is answered, the slot is free again."""
     with TestClient(create_app(models, Limits(max_in_flight=1))) as c:
         first = []
-        waiter = threading.Thread(
-            target=lambda: first.append(c.post("/v1/generate", json=body))
-        )
+        waiter = threading.Thread(target=lambda: first.append(c.post(path, json=body)))
         waiter.start()
         while c.app.state.runner.in_flight == 0:
             time.sleep(0.01)
-        assert "busy" in _error(c.post("/v1/generate", json=body), 429, None)
+        assert "busy" in _error(c.post(path, json=body), 429, None)
         release.set()
         waiter.join()
         assert first[0].status_code == 200
-        assert c.post("/v1/generate", json=body).status_code == 200
+        assert c.post(path, json=body).status_code == 200
 
 
 def test_a_generation_whose_client_went_leaves_and_frees_its_slot(models):
