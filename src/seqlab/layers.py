@@ -17,8 +17,7 @@ sigmoid RNN; a hand-written BPTT kernel for the peephole LSTM (see
 plain reference the fast paths are tested against. One exception to the fused LSTM:
 a single step on the CPU without gradients (sampling from a language model, one token
 at a time) runs the cells, because oneDNN's LSTM costs about three of the cell's own
-steps there (hidden 512: 2.3 against 0.75 ms per token, ``bench`` note in
-BENCHMARKS.md).
+steps there (hidden 512: 2.3 against 0.75 ms per token, BENCHMARKS.md section 1).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ feature. F1 is seqeval's, counted like conlleval (see ``seqlab.metrics``), repor
 as a fraction (``test_f1`` 0.93 is 93.0 F1).
 
 With ``data.bigrams`` the feature of each token is instead the pair it makes with the
-next one (``北京`` for 北 in 北京大学; the last token pairs with ``</s>``): for Chinese
-characters, the standard segmentation feature (a character's word often shows only
-in the pair it forms).
+next one (``北 京`` for 北 in 北京大学; the last token pairs with ``<eos>``): for
+Chinese characters, the standard segmentation feature (a character's word often
+shows only in the pair it forms).
 
 Vocabularies, saved in the run directory: ``vocab.json`` (words), ``labels.json``
 (tags), ``chars.json`` (characters, with a character encoder), ``features.json``
