@@ -248,17 +248,7 @@ def test_requests_that_wait_together_are_computed_as_one_batch(models, monkeypat
         answers[text] = c.post("/v1/predict", json=body).json()["result"]["output"]
 
     with TestClient(create_app(models)) as c:
-        threads = [threading.Thread(target=ask, args=(d,)) for d in dates]
-        threads[0].start()
-        while not sizes:
-            time.sleep(0.01)
-        for t in threads[1:]:
-            t.start()
-        while c.app.state.runner.in_flight < 4:
-            time.sleep(0.01)
-        release.set()
-        for t in threads:
-            t.join()
+        _first_computes_while_the_rest_queue(c, ask, dates, sizes, release)
     assert sizes == [1, 3]
     for text in dates:  # as if each had come alone
         assert answers[text] == real([text], 1)[0]["output"]
@@ -308,17 +298,7 @@ def _generate_together(models, monkeypatch, limits: Limits):
             answers[i] = r.json()["text"], None
 
     with TestClient(create_app(models, limits)) as c:
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
-        threads[0].start()
-        while not sizes:
-            time.sleep(0.01)
-        for t in threads[1:]:
-            t.start()
-        while c.app.state.runner.in_flight < 8:
-            time.sleep(0.01)
-        release.set()
-        for t in threads:
-            t.join()
+        _first_computes_while_the_rest_queue(c, ask, range(8), sizes, release)
         assert c.app.state.runner.in_flight == 0  # each slot freed before its answer
     return sizes, answers
 
@@ -351,6 +331,23 @@ def test_a_generation_beyond_max_in_flight_gets_429(models, monkeypatch):
     monkeypatch.setattr(model, "step", lambda *a: release.wait(5) and real(*a))
     body = {"model": "chars", "max_new_tokens": 3, "stream": False}
     _second_request_waits_for_a_slot(models, "/v1/generate", body, release)
+
+
+def _first_computes_while_the_rest_queue(c, ask, args, sizes, release) -> None:
+    """Ask for each of ``args`` in a thread: the first alone, then, once its forward
+    pass has started (``sizes`` records it) and blocks until ``release``, all the
+    others, which wait in flight; release them and wait for every answer."""
+    threads = [threading.Thread(target=ask, args=(a,)) for a in args]
+    threads[0].start()
+    while not sizes:
+        time.sleep(0.01)
+    for t in threads[1:]:
+        t.start()
+    while c.app.state.runner.in_flight < len(threads):
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join()
 
 
 def _second_request_waits_for_a_slot(models, path, body, release) -> None:
