@@ -68,3 +68,13 @@ def test_dot_score_refuses_different_sizes():
         Attention("dot", 4, 8)
     with pytest.raises(ValueError, match="choose one of"):
         Attention("cosine", 4, 4)
+
+
+@pytest.mark.parametrize("steps", [1, 9])  # fewer queries than keys, and more
+def test_general_score_either_order_follows_its_formula(steps):
+    torch.manual_seed(0)
+    query, keys, w = torch.randn(2, steps, 3), torch.randn(2, 5, 4), torch.randn(3, 4)
+    scores = general_score(query, keys, w)
+    assert scores.shape == (2, steps, 5)
+    expected = torch.einsum("btq,qk,bsk->bts", query, w, keys)
+    torch.testing.assert_close(scores, expected)

@@ -34,7 +34,13 @@ def dot_score(query: Tensor, keys: Tensor) -> Tensor:
 
 
 def general_score(query: Tensor, keys: Tensor, weight: Tensor) -> Tensor:
-    """e_ij = q_i · (W k_j). query (B, T, Dq), keys (B, S, Dk), W (Dq, Dk)."""
+    """e_ij = q_i · (W k_j). query (B, T, Dq), keys (B, S, Dk), W (Dq, Dk).
+
+    The product associates either way; W meets the shorter side, so a decoding step
+    (T = 1) projects one query instead of every key.
+    """
+    if query.shape[1] < keys.shape[1]:
+        return (query @ weight) @ keys.transpose(1, 2)  # (B, T, S)
     return query @ (keys @ weight.T).transpose(1, 2)  # (B, T, S)
 
 

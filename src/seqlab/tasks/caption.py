@@ -467,9 +467,7 @@ class CaptionTask:
         if hyp.attention is not None:
             G = model.grid_size
             maps = hyp.attention.float().cpu().view(-1, G, G)  # (N + 1, G, G)
-            attention = [
-                [[round(w, 4) for w in row] for row in grid] for grid in maps.tolist()
-            ]
+            attention = maps.double().round(decimals=4).tolist()
             tokens += [EOS] * (len(attention) - len(hyp.tokens))
         return Caption(path, self.detokenize(hyp.tokens), tokens, hyp.score, attention)
 

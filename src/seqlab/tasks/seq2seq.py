@@ -520,7 +520,7 @@ class Seq2SeqTask:
             weights = hyp.attention.float().cpu()[:, : len(source_tokens)]
             if self.cfg.data.reverse_source:
                 weights = weights.flip(1)
-            attention = [[round(w, 4) for w in row] for row in weights.tolist()]
+            attention = weights.double().round(decimals=4).tolist()
             output_tokens += [EOS] * (len(attention) - len(hyp.tokens))
         return Translation(
             source=line,
