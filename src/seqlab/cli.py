@@ -140,6 +140,12 @@ def add_bench_serve(kinds) -> None:
     p.add_argument(
         "--max-batch", type=int, default=None, help="server micro-batch (1: none)"
     )
+    p.add_argument(
+        "--server-cpus",
+        default=None,
+        help="CPUs of the server, e.g. 0 or 0-3 (Linux): keep the clients off them",
+    )
+    p.add_argument("--client-cpus", default=None, help="CPUs of the clients, e.g. 1")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
     p.set_defaults(run=run_bench_serve, command="bench")
 
@@ -156,8 +162,12 @@ def run_bench_serve(args) -> int:
     for flag in ("max_in_flight", "workers", "max_batch"):
         if getattr(args, flag) is not None:
             options += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    server_cpus = loadtest.parse_cpus(args.server_cpus, "--server-cpus")
+    client_cpus = loadtest.parse_cpus(args.client_cpus, "--client-cpus")
     rows = []
-    with loadtest.Server(args.run_dirs, options) as server:
+    with loadtest.Server(args.run_dirs, options, cpus=server_cpus) as server:
+        if client_cpus is not None:
+            os.sched_setaffinity(0, client_cpus)
         with urllib.request.urlopen(server.url + "/v1/models") as response:
             models = json.load(response)["models"]
         for model in models:

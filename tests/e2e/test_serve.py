@@ -24,7 +24,13 @@ from seqlab.serve.adapters import Sampling
 from seqlab.serve.app import create_app, load_models
 from seqlab.serve.batching import END, Channel, Generation, GenerationBatcher
 from seqlab.serve.limits import Limits
-from seqlab.serve.loadtest import Server, format_table, load_test, percentile
+from seqlab.serve.loadtest import (
+    Server,
+    format_table,
+    load_test,
+    parse_cpus,
+    percentile,
+)
 
 SEQ2SEQ = """\
 task: seq2seq
@@ -397,10 +403,10 @@ def test_a_generation_whose_client_went_leaves_and_frees_its_slot(models):
 
 def test_the_time_limit_is_504_or_an_error_event(models, monkeypatch):
     monkeypatch.setattr(models["intents"], "predict_batch", lambda *a: time.sleep(0.3))
-    task = models["chars"].loaded.task
-    decode_tokens = task.decode_tokens
-    slow = lambda ids: time.sleep(0.01) or decode_tokens(ids)  # noqa: E731
-    monkeypatch.setattr(task, "decode_tokens", slow)
+    model = models["chars"].loaded.model
+    step = model.step
+    slow = lambda *a: time.sleep(0.01) or step(*a)  # noqa: E731
+    monkeypatch.setattr(model, "step", slow)  # each token takes 10 ms
     with TestClient(create_app(models, Limits(timeout_s=0.05))) as c:
         r = c.post("/v1/predict", json={"model": "intents", "input": "hello"})
         assert "longer than 0.05 s" in _error(r, 504, None)
@@ -485,3 +491,21 @@ def test_the_load_test_counts_answers_and_latencies(server):
     assert "| dates | 4 | 12 | 12 |" in format_table(rows)
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile(list(range(1, 101)), 99) == 99
+
+
+def test_cpu_lists_parse_and_bad_ones_name_the_option():
+    cpu = min(os.sched_getaffinity(0))
+    assert parse_cpus(None, "--server-cpus") is None
+    assert parse_cpus(str(cpu), "--server-cpus") == {cpu}
+    assert parse_cpus(f"{cpu}-{cpu}", "--client-cpus") == {cpu}
+    for bad in ("", "a", "0-x", "100000"):
+        with pytest.raises(ValueError, match="--client-cpus"):
+            parse_cpus(bad, "--client-cpus")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_a_pinned_server_runs_on_its_cpus_only(runs):
+    cpu = max(os.sched_getaffinity(0))
+    with Server([runs["dates"]], cpus={cpu}) as started:
+        assert os.sched_getaffinity(started.process.pid) == {cpu}
+        assert urllib.request.urlopen(started.url + "/healthz", timeout=5).status == 200

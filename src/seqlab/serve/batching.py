@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from seqlab import decode
@@ -90,24 +90,23 @@ class Channel:
 class Generation:
     """One ``/v1/generate`` request in a :class:`GenerationBatcher`: its
     continuation, its channel, and its text so far, sent piece by piece when
-    ``stream``, else in one piece at the end."""
+    ``stream``, else decoded once and sent in one piece at the end."""
 
     continuation: decode.Continuation
     channel: Channel
     text_of: Callable[[list[int]], str]  # token ids -> text
     stream: bool = True
-    pieces: list[str] = field(default_factory=list)
-    length: int = 0  # characters in pieces
+    length: int = 0  # characters sent
     finished: bool = False
 
     def advance(self) -> None:
         """Send the text its newest token adds (the whole text is decoded again, so
-        subword spacing is right)."""
+        subword spacing is right); nothing until the end when not streaming."""
+        if not self.stream:
+            return
         piece = self.text_of(self.continuation.tokens)[self.length :]
-        self.pieces.append(piece)
         self.length += len(piece)
-        if self.stream:
-            self.channel.put(piece)
+        self.channel.put(piece)
 
     def finish(self, error: BaseException | None = None) -> None:
         """Free the slot, then end the stream (with ``error``, if any); once."""
@@ -119,7 +118,7 @@ class Generation:
             self.channel.put(error)
             return
         if not self.stream:
-            self.channel.put("".join(self.pieces))
+            self.channel.put(self.text_of(self.continuation.tokens))
         self.channel.put(END)
 
     def settle(self, now: float) -> bool:

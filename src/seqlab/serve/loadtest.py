@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -171,6 +172,30 @@ def format_table(rows: list[LoadRow]) -> str:
 
 
 # ---- a server of its own ---------------------------------------------------------
+def parse_cpus(text: str | None, option: str) -> set[int] | None:
+    """CPU numbers from "0", "0,2" or "0-3"; None for None. ValueError, naming
+    ``option``, for a malformed list or a CPU this process may not run on."""
+    if text is None:
+        return None
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        message = f"{option}: expected CPUs like 0, 0,2 or 0-3, got {text!r}"
+        raise ValueError(message) from None
+    if not hasattr(os, "sched_setaffinity"):
+        raise ValueError(f"{option}: CPU pinning needs Linux (os.sched_setaffinity)")
+    allowed = os.sched_getaffinity(0)
+    if not cpus or not cpus <= allowed:
+        raise ValueError(
+            f"{option}: {text!r} names CPUs outside those this process may use "
+            f"({', '.join(map(str, sorted(allowed)))})"
+        )
+    return cpus
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -179,9 +204,15 @@ def free_port() -> int:
 
 class Server:
     """``seqlab serve`` in a child process on a free loopback port (a context
-    manager: it is stopped on exit)."""
+    manager: it is stopped on exit), pinned to ``cpus`` when given."""
 
-    def __init__(self, run_dirs: list[str | Path], options: list[str] = ()) -> None:
+    def __init__(
+        self,
+        run_dirs: list[str | Path],
+        options: list[str] = (),
+        cpus: set[int] | None = None,
+    ) -> None:
+        self.cpus = cpus
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "seqlab", "serve"]
@@ -191,8 +222,12 @@ class Server:
 
     def __enter__(self) -> Server:
         self.log = tempfile.TemporaryFile()
+        cpus = self.cpus
         self.process = subprocess.Popen(
-            self.command, stdout=self.log, stderr=subprocess.STDOUT
+            self.command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
         )
         for _ in range(1200):  # loading torch and the runs: up to two minutes
             if self.process.poll() is not None:
