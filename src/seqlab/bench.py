@@ -67,12 +67,15 @@ class BenchRow:
 
 
 def forward_backward(layer: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """One timed call: forward, then backward of the output's sum (a layer may return
+    a tensor or an (output, state) pair)."""
+
     def step() -> None:
         for p in layer.parameters():
             p.grad = None
         x.grad = None
-        output, _ = layer(x)
-        output.sum().backward()
+        out = layer(x)
+        (out[0] if isinstance(out, tuple) else out).sum().backward()
         if x.is_cuda:
             torch.cuda.synchronize()
 
@@ -81,18 +84,26 @@ def forward_backward(layer: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 def time_pair(
     a: Callable[[], None], b: Callable[[], None], repeats: int, warmup: int = 2
-):
+) -> tuple[float, float]:
     """Median seconds of a and of b, run alternately."""
+    time_a, time_b = time_round_robin([a, b], repeats, warmup)
+    return time_a, time_b
+
+
+def time_round_robin(
+    fns: list[Callable[[], None]], repeats: int, warmup: int = 1
+) -> list[float]:
+    """Median seconds of each function, run in turn, so that drifting load hits all."""
     for _ in range(warmup):
-        a()
-        b()
-    times_a, times_b = [], []
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, times in ((a, times_a), (b, times_b)):
+        for fn, fn_times in zip(fns, times, strict=True):
             start = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times_a), statistics.median(times_b)
+            fn_times.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def bench_rnn(
@@ -278,7 +289,7 @@ def bench_scan(
             if key[1] != "sequential" or t <= sequential_max_steps
         }
         x = torch.randn(batch, t, hidden, device=device, requires_grad=True)
-        steps_fns = [_forward_backward_any(m, x) for m in timed.values()]
+        steps_fns = [forward_backward(m, x) for m in timed.values()]
         for ((model, mode), m), seconds in zip(
             timed.items(), time_round_robin(steps_fns, repeats), strict=True
         ):
@@ -287,37 +298,6 @@ def bench_scan(
                 ScanRow(model, mode, t, batch, hidden, params, device, 1e3 * seconds)
             )
     return rows
-
-
-def _forward_backward_any(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
-    """forward_backward for layers returning a tensor or an (output, state) pair."""
-
-    def step() -> None:
-        for p in model.parameters():
-            p.grad = None
-        x.grad = None
-        out = model(x)
-        (out[0] if isinstance(out, tuple) else out).sum().backward()
-        if x.is_cuda:
-            torch.cuda.synchronize()
-
-    return step
-
-
-def time_round_robin(
-    fns: list[Callable[[], None]], repeats: int, warmup: int = 1
-) -> list[float]:
-    """Median seconds of each function, run in turn (time_pair for any number)."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, fn_times in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            fn_times.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def format_scan_table(rows: list[ScanRow]) -> str:
