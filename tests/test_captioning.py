@@ -10,12 +10,13 @@ import torch
 
 from seqlab import decode
 from seqlab.data import captions as capdata
+from seqlab.data import images
 from seqlab.data.batching import pad_sequences
 from seqlab.data.datasets import DataError
 from seqlab.data.images import read_image
 from seqlab.data.vocab import Vocab
 from seqlab.models.captioner import Captioner, CaptionerConfig
-from seqlab.tasks.caption import detokenize, tokenize, twemoji_split
+from seqlab.tasks.caption import detokenize, shift_images, tokenize, twemoji_split
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -51,6 +52,42 @@ def test_corrupt_or_missing_picture_errors_name_the_file(tmp_path):
         read_image(bad, 16)
     with pytest.raises(FileNotFoundError, match=r"gone\.png"):
         read_image(tmp_path / "gone.png", 16)
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_before_it_is_decoded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(images, "MAX_PIXELS", 20 * 12 - 1)
+    with pytest.raises(DataError, match=r"big\.png: 20 x 12 pixels is larger"):
+        read_image(write_png(tmp_path / "big.png"), 16)
+    assert read_image(write_png(tmp_path / "ok.png", size=(19, 12)), 16).shape[0] == 16
+
+
+def test_training_pictures_are_shifted_within_the_bound_and_filled():
+    pictures = torch.arange(4 * 3 * 6 * 6, dtype=torch.uint8).view(4, 3, 6, 6)
+    generator = torch.Generator().manual_seed(0)
+    moved = [shift_images(pictures, 2, (255, 0, 7), generator) for _ in range(20)]
+    seen = set()
+    for batch in moved:
+        assert batch.shape == pictures.shape
+        for b in range(4):
+            padded = torch.stack(
+                [
+                    torch.nn.functional.pad(pictures[b, c], (2, 2, 2, 2), value=v)
+                    for c, v in enumerate((255, 0, 7))
+                ]
+            )
+            found = [
+                (y, x)
+                for y in range(5)
+                for x in range(5)
+                if torch.equal(padded[:, y : y + 6, x : x + 6], batch[b])
+            ]
+            assert len(found) == 1  # a translation by at most 2, border filled
+            seen.add(found[0])
+    assert len(seen) > 10  # the shifts vary
+    again = torch.Generator().manual_seed(0)
+    assert torch.equal(shift_images(pictures, 2, (255, 0, 7), again), moved[0])
 
 
 # ---- caption files -------------------------------------------------------------------

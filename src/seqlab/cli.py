@@ -135,6 +135,7 @@ def add_bench_serve(kinds) -> None:
     p.add_argument("--time-cap", type=float, default=60.0, help="seconds per level")
     p.add_argument("--input", default=None, help="input or prompt of every request")
     p.add_argument("--max-new-tokens", type=int, default=32, help="generate only")
+    p.add_argument("--image", default=None, help="picture sent to captioners")
     p.add_argument("--max-in-flight", type=int, default=None, help="server limit")
     p.add_argument("--workers", type=int, default=None, help="server threads")
     p.add_argument(
@@ -162,6 +163,12 @@ def run_bench_serve(args) -> int:
     for flag in ("max_in_flight", "workers", "max_batch"):
         if getattr(args, flag) is not None:
             options += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    image = None
+    if args.image is not None:
+        if not os.path.isfile(args.image):
+            raise ValueError(f"--image: {args.image}: no such file")
+        with open(args.image, "rb") as f:
+            image = f.read()
     server_cpus = loadtest.parse_cpus(args.server_cpus, "--server-cpus")
     client_cpus = loadtest.parse_cpus(args.client_cpus, "--client-cpus")
     rows = []
@@ -179,6 +186,7 @@ def run_bench_serve(args) -> int:
                 time_cap=args.time_cap,
                 text=args.input,
                 max_new_tokens=args.max_new_tokens,
+                image=image,
             )
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))

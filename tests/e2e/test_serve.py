@@ -5,6 +5,8 @@ classifier) train in seconds; the API tests call the app through FastAPI's
 TestClient, the last tests start ``seqlab serve`` on a free loopback port.
 """
 
+import base64
+import io
 import json
 import os
 import random
@@ -53,6 +55,14 @@ model: {kind: classifier, cell: gru, embedding_size: 8, hidden_size: 8,
         pooling: attention, attention_size: 8}
 train: {batch_size: 16, lr: 0.02, epochs: 1, progress: false}
 """
+CAPTION = """\
+task: caption
+data: {dataset: shapes, image_size: 16, train_size: 100, val_size: 10, test_size: 10}
+model: {kind: captioner, channels: [8, 16], embedding_size: 8, hidden_size: 16,
+        decoder: attention}
+train: {batch_size: 50, lr: 0.01, max_steps: 2, progress: false}
+decode: {max_length: 10}
+"""
 
 
 def _train(tmp: Path, name: str, config: str) -> Path:
@@ -79,6 +89,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         "intents": _train(
             tmp, "intents", CLASSIFY.replace("PATH", str(tmp / "intents.tsv"))
         ),
+        "shapes": _train(tmp, "shapes", CAPTION),
     }
 
 
@@ -102,9 +113,10 @@ def _error(response, status: int, field: str | None) -> str:
 
 # ---- endpoints -------------------------------------------------------------------
 def test_healthz_and_models(client):
-    assert client.get("/healthz").json() == {"status": "ok", "models": 3}
+    assert client.get("/healthz").json() == {"status": "ok", "models": 4}
     listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert set(listed) == {"dates", "chars", "intents"}
+    assert set(listed) == {"dates", "chars", "intents", "shapes"}
+    assert listed["shapes"]["kind"] == "caption" and listed["shapes"]["beam"]
     assert listed["dates"]["kind"] == "seq2seq" and listed["dates"]["beam"]
     assert listed["dates"]["endpoint"] == "predict"
     assert listed["chars"]["endpoint"] == "generate"
@@ -130,6 +142,51 @@ def test_predict_classifier_returns_label_and_token_weights(client):
     result = r.json()["result"]
     assert result["label"] in {"greet", "bye"}
     assert len(result["attention"]) == len(result["tokens"]) == 2
+
+
+def _png(size=(72, 40), mode="RGBA", colour=(200, 30, 30, 128)) -> bytes:
+    Image = pytest.importorskip("PIL.Image")
+    out = io.BytesIO()
+    Image.new(mode, size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_predict_caption_reads_a_picture_in_base64_or_a_data_url(client):
+    picture = base64.b64encode(_png()).decode()
+    r = client.post("/v1/predict", json={"model": "shapes", "image": picture})
+    result = r.json()["result"]
+    assert r.status_code == 200 and result["score"] <= 0
+    grid = 16 // 4  # image_size / 2 ** len(channels)
+    assert len(result["attention"]) == len(result["tokens"])
+    for region_map in result["attention"]:
+        assert len(region_map) == grid and all(len(row) == grid for row in region_map)
+        assert sum(map(sum, region_map)) == pytest.approx(1, abs=1e-3)
+    body = {"model": "shapes", "image": "data:image/png;base64," + picture, "beam": 3}
+    beam = client.post("/v1/predict", json=body)
+    assert beam.status_code == 200 and "caption" in beam.json()["result"]
+
+
+def test_caption_requests_name_a_missing_bad_or_misplaced_picture(client):
+    r = client.post("/v1/predict", json={"model": "shapes"})
+    _error(r, 422, "image")
+    r = client.post("/v1/predict", json={"model": "shapes", "input": "a red circle"})
+    assert "reads image, not input" in _error(r, 422, "input")
+    r = client.post("/v1/predict", json={"model": "dates", "image": "AAAA"})
+    assert "reads input, not image" in _error(r, 422, "image")
+    r = client.post("/v1/predict", json={"model": "shapes", "image": "not base64!"})
+    assert "not base64" in _error(r, 422, "image")
+    r = client.post("/v1/predict", json={"model": "shapes", "image": ""})
+    assert "empty" in _error(r, 422, "image")
+    text = base64.b64encode(b"this is no picture").decode()
+    r = client.post("/v1/predict", json={"model": "shapes", "image": text})
+    assert "not a readable image" in _error(r, 422, "image")
+    assert client.get("/healthz").status_code == 200
+
+
+def test_an_unreadable_picture_fails_only_its_own_request_in_a_batch(models):
+    results = models["shapes"].predict_batch([_png(), b"broken", _png((8, 8))], 1)
+    assert "caption" in results[0] and "caption" in results[2]
+    assert results[1].field == "image"
 
 
 def _sse(text: str) -> list[tuple[str, dict]]:
@@ -476,6 +533,17 @@ def test_the_page_shows_output_and_heat_map_in_chromium(server):
                 "document.getElementById('stats').textContent.includes('tokens')"
             )
             assert len(page.locator("#output").inner_text()) > len("to be")
+            page.select_option("#model", "shapes")
+            assert page.locator("#input").is_hidden()
+            page.set_input_files(
+                "#image",
+                files=[{"name": "red.png", "mimeType": "image/png", "buffer": _png()}],
+            )
+            page.click("#run")
+            page.wait_for_selector("#heatmap figure canvas")
+            words = page.locator("#heatmap figcaption").all_inner_texts()
+            assert words and all(words)
+            assert page.locator("#heatmap canvas").count() == len(words)
         finally:
             browser.close()
 

@@ -14,11 +14,13 @@ import numpy as np
 
 from seqlab.data.datasets import DataError
 
+MAX_PIXELS = 4096 * 4096  # larger pictures (or decompression bombs) are refused
 # Named backgrounds that transparent pixels are composited onto.
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
 
 
-def _pil():
+def require_pillow():
+    """Pillow's Image module; an ImportError naming the extra when it is missing."""
     try:
         from PIL import Image
     except ImportError:
@@ -35,15 +37,22 @@ def decode_image(
     transparency, grey) as a (size, size, 3) uint8 array: transparent parts are
     composited onto ``background``, then the picture is resized (bilinear, aspect
     ratio not kept). A file Pillow cannot read raises DataError naming ``name``."""
-    Image = _pil()
+    Image = require_pillow()
     if background not in BACKGROUNDS:
         raise ValueError(
             f"unknown background {background!r}; choose one of {', '.join(BACKGROUNDS)}"
         )
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise DataError(
+                    f"{name}: {image.width} x {image.height} pixels is larger than "
+                    f"the {MAX_PIXELS:,} pixels seqlab reads"
+                )
             image.load()
             rgba = image.convert("RGBA")  # palette + tRNS, LA, RGBA, grey, RGB alike
+    except DataError:
+        raise
     except Exception as err:  # Pillow raises many kinds for a broken file
         why = "unknown format" if "cannot identify" in str(err) else str(err)
         raise DataError(f"{name}: not a readable image ({why})") from None

@@ -14,7 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from seqlab import decode
+from seqlab.data.datasets import DataError
+from seqlab.data.images import require_pillow
 from seqlab.run import LoadedRun, generator_for
 
 
@@ -27,10 +31,12 @@ class InputError(ValueError):
 
 
 class PredictAdapter:
-    """Runs whose task has ``predict``: classify, tag, forecast (one step, no beam)."""
+    """Runs whose task has ``predict``: classify, tag, forecast (one step, no beam).
+    Their input is a text, the request's ``input``."""
 
     endpoint = "predict"
     beam = False  # whether a beam size above 1 means anything
+    input_field = "input"  # the request field these models read
 
     def __init__(self, loaded: LoadedRun) -> None:
         self.loaded = loaded
@@ -71,6 +77,41 @@ class Seq2SeqAdapter(PredictAdapter):
 
     def example(self) -> str:
         return "May 5, 1999" if "date" in self.loaded.cfg.data.dataset else ""
+
+
+class CaptionAdapter(PredictAdapter):
+    """Captioners: a picture in (the file's bytes, any format Pillow reads), its
+    caption, score, tokens and one attention map (G, G) per token out."""
+
+    beam = True
+    input_field = "image"
+
+    def __init__(self, loaded: LoadedRun) -> None:
+        require_pillow()  # fail when the server starts, not at the first picture
+        super().__init__(loaded)
+
+    def predict_batch(
+        self, pictures: list[bytes], beam: int = 1
+    ) -> list[dict[str, Any] | InputError]:
+        """A record per picture, the readable ones captioned as one batch; one
+        Pillow cannot read gets an :class:`InputError` naming ``image``."""
+        task, model = self.loaded.task, self.loaded.model
+        results: list[dict[str, Any] | InputError] = []
+        readable: dict[int, torch.Tensor] = {}
+        for i, raw in enumerate(pictures):
+            try:
+                readable[i] = task.decode_images([("image", raw)])
+            except DataError as err:
+                results.append(InputError("image", str(err)))
+            else:
+                results.append({})
+        if readable:
+            images = torch.cat(list(readable.values()))
+            names = ["image"] * len(readable)
+            captions = task.caption_images(model, names, images, beam)
+            for i, caption in zip(readable, captions, strict=True):
+                results[i] = caption.to_dict()
+        return results
 
 
 @dataclass(frozen=True)
@@ -147,6 +188,7 @@ ADAPTERS: dict[str, type[PredictAdapter] | type[GenerateAdapter]] = {
     "classify": PredictAdapter,
     "tag": PredictAdapter,
     "forecast": PredictAdapter,
+    "caption": CaptionAdapter,
     "lm": GenerateAdapter,
 }
 

@@ -5,7 +5,9 @@ Endpoints::
     GET  /healthz        {"status": "ok", "models": n}
     GET  /v1/models      each model: name, kind, endpoint, config summary, metrics
     POST /v1/predict     {"model", "input", "beam"} -> the task's JSON record
-                         (seq2seq: output, score, tokens, attention matrix)
+                         (seq2seq: output, score, tokens, attention matrix);
+                         captioners read {"model", "image": base64, "beam"}
+                         (caption, score, tokens, a (G, G) map per token)
     POST /v1/generate    {"model", "prompt", "max_new_tokens", "temperature",
                          "top_k", "top_p", "greedy", "seed", "stream"}: language
                          models; text/event-stream of ``token`` events then ``done``
@@ -25,6 +27,8 @@ worker thread per language model, batched token by token
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import threading
@@ -71,8 +75,17 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="a name from GET /v1/models")
-    input: str = Field(description="one input: a sentence, a date, a review...")
-    beam: int = Field(1, ge=1, description="beam size (seq2seq only; 1: greedy)")
+    input: str | None = Field(
+        None, description="text models: one input (a sentence, a date, a review...)"
+    )
+    image: str | None = Field(
+        None,
+        description="captioners: the picture file (PNG, JPEG...) in base64, or as "
+        "a data: URL",
+    )
+    beam: int = Field(
+        1, ge=1, description="beam size (seq2seq and captioners; 1: greedy)"
+    )
 
 
 class GenerateRequest(BaseModel):
@@ -139,14 +152,14 @@ def create_app(models: dict[str, Adapter], limits: Limits | None = None) -> Fast
     @app.post("/v1/predict", response_class=JSONResponse)
     async def predict(req: PredictRequest) -> JSONResponse:
         adapter = _find(models, req.model, "predict")
-        _check_text("input", req.input, limits)
+        item = _request_input(req, adapter.input_field, limits)
         if req.beam > limits.max_beam:
             raise ApiError(422, f"beam may be at most {limits.max_beam}", "beam")
         if req.beam > 1 and not adapter.beam:
             raise ApiError(422, f"{req.model} decodes in one step: beam must be 1")
         started = time.perf_counter()
         batcher = batchers[req.model]
-        result = await runner.call(lambda: batcher.submit(req.input, req.beam))
+        result = await runner.call(lambda: batcher.submit(item, req.beam))
         seconds = round(time.perf_counter() - started, 4)
         # plain JSON already: no per-float pass of FastAPI's encoder
         return JSONResponse({"model": req.model, "result": result, "seconds": seconds})
@@ -221,6 +234,31 @@ def _find(models: dict[str, Adapter], name: str, endpoint: str) -> Any:
             "model",
         )
     return adapter
+
+
+def _request_input(req: PredictRequest, field: str, limits: Limits) -> str | bytes:
+    """What the model reads from the request: the text of ``input``, or the
+    picture bytes of ``image``; 422 naming the field when it is missing, empty,
+    over its limit, or sent to a model that reads the other one."""
+    other = "image" if field == "input" else "input"
+    if getattr(req, other) is not None:
+        raise ApiError(
+            422, f"{req.model} reads {field}, not {other}: send {field}", other
+        )
+    value = getattr(req, field)
+    if value is None:
+        raise ApiError(422, f"{field}: Field required", field)
+    if field == "input":
+        _check_text("input", value, limits)
+        return value
+    encoded = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        picture = base64.b64decode(encoded, validate=True)
+    except binascii.Error as err:
+        raise ApiError(422, f"image is not base64 ({err})", "image") from None
+    if not picture:
+        raise ApiError(422, "image is empty", "image")
+    return picture
 
 
 def _check_text(field: str, text: str, limits: Limits, empty_ok=False) -> None:

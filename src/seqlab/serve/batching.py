@@ -34,13 +34,14 @@ class Batcher:
         self.adapter = adapter
         self.pool = pool
         self.max_batch = max_batch
-        self.pending: list[tuple[str, int, asyncio.Future]] = []
+        self.pending: list[tuple[Any, int, asyncio.Future]] = []
         self.running = False
 
-    def submit(self, text: str, beam: int) -> asyncio.Future:
-        """A future of the record for ``text`` (or its InputError)."""
+    def submit(self, item: Any, beam: int) -> asyncio.Future:
+        """A future of the record for ``item`` (a text, or a picture's bytes: what
+        the adapter reads), or of its InputError."""
         future = asyncio.get_running_loop().create_future()
-        self.pending.append((text, beam, future))
+        self.pending.append((item, beam, future))
         if not self.running:
             self.running = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -53,10 +54,10 @@ class Batcher:
                 beam = self.pending[0][1]
                 batch = [p for p in self.pending if p[1] == beam][: self.max_batch]
                 self.pending = [p for p in self.pending if p not in batch]
-                texts = [text for text, _, _ in batch]
+                items = [item for item, _, _ in batch]
                 try:
                     results = await loop.run_in_executor(
-                        self.pool, self.adapter.predict_batch, texts, beam
+                        self.pool, self.adapter.predict_batch, items, beam
                     )
                 except Exception as err:
                     results = [err] * len(batch)

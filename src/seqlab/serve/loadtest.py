@@ -12,6 +12,7 @@ limit) and every other error (status or exception).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -122,10 +123,17 @@ def load_test(
     time_cap: float = 60.0,
     text: str | None = None,
     max_new_tokens: int = 32,
+    image: bytes | None = None,
 ) -> list[LoadRow]:
-    """Rows for one model (an entry of ``GET /v1/models``) at each client count."""
+    """Rows for one model (an entry of ``GET /v1/models``) at each client count.
+    A captioner is sent ``image`` (a picture file's bytes) in every request."""
     text = text if text is not None else model["example"] or "hello"
-    if model["endpoint"] == "generate":
+    if model.get("kind") == "caption":
+        if image is None:
+            raise ValueError(f"{model['name']} captions pictures: give it --image FILE")
+        path = "/v1/predict"
+        body = {"model": model["name"], "image": base64.b64encode(image).decode()}
+    elif model["endpoint"] == "generate":
         path = "/v1/generate"
         body = {
             "model": model["name"],

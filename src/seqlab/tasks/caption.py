@@ -47,7 +47,7 @@ from seqlab.config import Section
 from seqlab.data import captions as capdata
 from seqlab.data import datasets
 from seqlab.data.batching import pad_sequences
-from seqlab.data.images import decode_image, read_image
+from seqlab.data.images import BACKGROUNDS, decode_image, read_image
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
 from seqlab.tasks.seq2seq import DecodeConfig
@@ -69,6 +69,9 @@ class CaptionDataConfig(Section):
     test_fraction: float = Field(0.05, gt=0, lt=0.5)
     image_size: int = Field(32, ge=8)  # pictures are resized to this square
     background: Literal["white", "black", "grey"] = "white"  # under transparent pixels
+    # training pictures are moved by up to this many pixels each way (a fresh random
+    # shift per picture and epoch; the uncovered border is the background colour)
+    shift: int = Field(0, ge=0)
     lowercase: bool = False
     min_freq: int = Field(1, ge=1)
     # shapes only: pictures per split, held-out captions, rendering seed
@@ -283,6 +286,21 @@ def to_images(array: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2)
 
 
+def shift_images(
+    images: Tensor, shift: int, fill: tuple[int, int, int], generator: torch.Generator
+) -> Tensor:
+    """Pictures (B, 3, P, P) each moved by its own random (dy, dx) in [-shift, shift],
+    the uncovered border filled with the colour ``fill``."""
+    B, C, P, _ = images.shape
+    canvas = torch.tensor(fill, dtype=images.dtype).view(1, C, 1, 1)
+    canvas = canvas.repeat(B, 1, P + 2 * shift, P + 2 * shift)
+    canvas[:, :, shift : shift + P, shift : shift + P] = images
+    offsets = torch.randint(0, 2 * shift + 1, (B, 2), generator=generator).tolist()
+    return torch.stack(
+        [canvas[b, :, y : y + P, x : x + P] for b, (y, x) in enumerate(offsets)]
+    )
+
+
 @dataclass
 class Caption:
     """What the model made of one picture: text, tokens (+ <eos> when attention is
@@ -294,17 +312,17 @@ class Caption:
     score: float | None
     attention: list[list[list[float]]] | None
 
+    def to_dict(self) -> dict:
+        return {
+            "image": self.image,
+            "caption": self.text,
+            "score": self.score,
+            "tokens": self.tokens,
+            "attention": self.attention,
+        }
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "image": self.image,
-                "caption": self.text,
-                "score": self.score,
-                "tokens": self.tokens,
-                "attention": self.attention,
-            },
-            ensure_ascii=False,
-        )
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 # ---- the task ------------------------------------------------------------------------
@@ -364,14 +382,22 @@ class CaptionTask:
 
     # ---- training batches ------------------------------------------------------------
     def train_batches(self, epoch: int):
-        """Shuffled (picture, reference) rows (seeded by train.seed and epoch)."""
+        """Shuffled (picture, reference) rows (seeded by train.seed and epoch), the
+        pictures shifted by up to data.shift pixels."""
         data = self.tensors["train"]
         seed = self.cfg.train.seed + epoch
-        order = torch.randperm(
-            len(data.image_of), generator=torch.Generator().manual_seed(seed)
-        )
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(data.image_of), generator=generator)
         for rows in order.split(self.cfg.train.batch_size):
-            yield data.batch(rows)
+            batch = data.batch(rows)
+            if self.cfg.data.shift:
+                batch.images = shift_images(
+                    batch.images,
+                    self.cfg.data.shift,
+                    BACKGROUNDS[self.cfg.data.background],
+                    generator,
+                )
+            yield batch
 
     def steps_per_epoch(self) -> int:
         rows = len(self.tensors["train"].image_of)
@@ -452,14 +478,31 @@ class CaptionTask:
         arrays = [read_image(p, data.image_size, data.background) for p in paths]
         return to_images(np.stack(arrays))
 
+    def decode_images(self, pictures: list[tuple[str, bytes]]) -> Tensor:
+        """Pictures as file contents, each (name, bytes) -> (N, 3, P, P) uint8, as
+        this run was trained on; a DataError names a picture Pillow cannot read."""
+        data = self.cfg.data
+        arrays = [
+            decode_image(raw, name, data.image_size, data.background)
+            for name, raw in pictures
+        ]
+        return to_images(np.stack(arrays))
+
     @torch.no_grad()
     def caption(
         self, model: nn.Module, paths: list[str], beam: int = 1
     ) -> list[Caption]:
         """The model's caption of each picture file, with attention maps."""
+        return self.caption_images(model, paths, self.read_images(paths), beam)
+
+    @torch.no_grad()
+    def caption_images(
+        self, model: nn.Module, names: list[str], images: Tensor, beam: int = 1
+    ) -> list[Caption]:
+        """The model's caption of pictures (N, 3, P, P) uint8, named by names."""
         model.eval()
-        hyps = self.search(model, self.read_images(paths), beam)
-        return [self.describe(p, h, model) for p, h in zip(paths, hyps, strict=True)]
+        hyps = self.search(model, images, beam)
+        return [self.describe(n, h, model) for n, h in zip(names, hyps, strict=True)]
 
     def describe(self, path: str, hyp: decode.Hypothesis, model: nn.Module) -> Caption:
         tokens = self.vocab.decode(hyp.tokens)

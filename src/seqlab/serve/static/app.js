@@ -31,6 +31,8 @@ function showModel() {
   $("predict-options").hidden = m.endpoint !== "predict";
   $("beam").disabled = !m.beam;
   $("generate-options").hidden = m.endpoint !== "generate";
+  $("text-input").hidden = m.kind === "caption";
+  $("image-input").hidden = m.kind !== "caption";
   $("input").value = m.example || "";
   const metrics = Object.entries(m.metrics)
     .filter(([k]) => k.startsWith("test_"))
@@ -90,15 +92,59 @@ async function postJSON(path, body) {
 }
 
 async function predict(m) {
-  const body = { model: m.name, input: $("input").value, beam: Number($("beam").value) || 1 };
+  const body = { model: m.name, beam: Number($("beam").value) || 1 };
+  if (m.kind === "caption") body.image = await pictureURL();
+  else body.input = $("input").value;
   const data = await (await postJSON("/v1/predict", body)).json();
   render(data.result);
   $("stats").textContent = `${(data.seconds * 1000).toFixed(1)} ms on the server`;
 }
 
+// The chosen picture as a data: URL; one over MAX_SIDE pixels is scaled down first
+// (the model reads a few dozen pixels a side, and the request body is bounded).
+const MAX_SIDE = 256;
+
+async function pictureURL() {
+  const file = $("image").files[0];
+  if (!file) throw new Error("choose a picture first");
+  const url = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error(`could not read ${file.name}`));
+    reader.readAsDataURL(file);
+  });
+  const img = await loaded(url);
+  const scale = MAX_SIDE / Math.max(img.naturalWidth, img.naturalHeight);
+  if (scale >= 1) return url;
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+  canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+  canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+  return canvas.toDataURL("image/png");
+}
+
+function loaded(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("the browser cannot read this picture"));
+    img.src = url;
+  });
+}
+
+function showPreview() {
+  const file = $("image").files[0];
+  $("preview").hidden = !file;
+  if (file) $("preview").src = URL.createObjectURL(file);
+  clearResults();
+}
+
 function render(r) {
   const out = $("output");
-  if ("output" in r) { // seq2seq
+  if ("caption" in r) { // captioner
+    out.textContent = r.caption;
+    if (r.attention) pictureHeatmaps(r.tokens, r.attention);
+  } else if ("output" in r) { // seq2seq
     out.textContent = r.output;
     if (r.score !== null) $("stats").dataset.score = r.score;
     if (r.attention) heatmap(r.source_tokens, r.output_tokens, r.attention);
@@ -153,6 +199,32 @@ function heatmap(columns, rows, weights) {
   $("heatmap-title").hidden = false;
 }
 
+// One small copy of the picture per output word, shaded where the word looked: each
+// (G, G) map is stretched over the picture, brightest on the largest weight.
+function pictureHeatmaps(tokens, maps) {
+  const side = 96;
+  const picture = $("preview");
+  maps.forEach((grid, i) => {
+    const figure = document.createElement("figure");
+    figure.className = "region-map";
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = side;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(picture, 0, 0, side, side);
+    const max = Math.max(1e-9, ...grid.flat());
+    const cell = side / grid.length;
+    grid.forEach((row, y) => row.forEach((w, x) => {
+      ctx.fillStyle = `rgba(15, 23, 42, ${(0.75 * (1 - w / max)).toFixed(3)})`;
+      ctx.fillRect(x * cell, y * cell, cell, cell);
+    }));
+    const caption = document.createElement("figcaption");
+    caption.textContent = tokens[i] ?? "";
+    figure.append(canvas, caption);
+    $("heatmap").append(figure);
+  });
+  $("heatmap-title").hidden = false;
+}
+
 function visible(token) {
   return token === " " ? "␣" : token;
 }
@@ -200,6 +272,14 @@ function handleEvent(block, out) {
 }
 
 $("model").addEventListener("change", showModel);
+$("image").addEventListener("change", showPreview);
+$("drop").addEventListener("dragover", (event) => event.preventDefault());
+$("drop").addEventListener("drop", (event) => {
+  event.preventDefault();
+  if (!event.dataTransfer.files.length) return;
+  $("image").files = event.dataTransfer.files;
+  showPreview();
+});
 $("run").addEventListener("click", run);
 $("input").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey || current()?.endpoint === "predict")) {
