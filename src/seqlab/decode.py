@@ -394,13 +394,14 @@ def hypotheses(
 ) -> list[Hypothesis]:
     """One Hypothesis per row of history (R, N): tokens cut before the first <eos>."""
     lengths = output_lengths(history, eos_id).tolist()
+    rows = zip(history.tolist(), lengths, scores.tolist(), strict=True)
     result = []
-    for i, (row, n) in enumerate(zip(history.tolist(), lengths, strict=True)):
+    for i, (row, n, score) in enumerate(rows):
         tokens = row[:n]
         if tokens and tokens[-1] == eos_id:
             tokens = tokens[:-1]
         weights = None if attention is None else attention[i, :n]
-        result.append(Hypothesis(tokens, float(scores[i]), weights))
+        result.append(Hypothesis(tokens, score, weights))
     return result
 
 

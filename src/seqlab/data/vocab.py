@@ -115,8 +115,13 @@ class Vocab:
 
         ``<unk>`` is kept: it stands for a real token of the text.
         """
-        dropped = {self.pad_id, self.bos_id, self.eos_id} if strip_specials else set()
-        return [self.id_to_token(int(i)) for i in ids if int(i) not in dropped]
+        ids = [int(i) for i in ids]
+        if ids and not 0 <= min(ids) <= max(ids) < len(self._itos):
+            bad = next(i for i in ids if not 0 <= i < len(self._itos))
+            self.id_to_token(bad)  # raises, naming it
+        dropped = (self.pad_id, self.bos_id, self.eos_id) if strip_specials else ()
+        itos = self._itos
+        return [itos[i] for i in ids if i not in dropped]
 
     def save(self, path: str | Path) -> None:
         """Write UTF-8 JSON: ``{"format", "version", "tokens"}`` (specials included)."""

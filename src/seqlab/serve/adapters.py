@@ -2,7 +2,7 @@
 
 ``ADAPTERS`` maps a run's ``task`` to its adapter; serving a new kind of model is one
 class here and one entry in that dict. An adapter wraps a :class:`LoadedRun` and
-offers either ``predict(text, beam) -> dict`` (the task's own ``predict``, as JSON)
+offers either ``predict_batch(inputs, beam)`` (the task's own ``predict``, as JSON)
 or ``continuation(...)`` (language models: a request as a
 ``decode.Continuation``, sampled in a ``decode.ContinuousBatch``, and ``text(ids)``).
 Adapters do no I/O and know nothing of HTTP.
@@ -10,7 +10,6 @@ Adapters do no I/O and know nothing of HTTP.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,26 +40,18 @@ class PredictAdapter:
     def __init__(self, loaded: LoadedRun) -> None:
         self.loaded = loaded
 
-    def predict(self, text: str, beam: int = 1) -> dict[str, Any]:
-        """The task's JSON record for one input line."""
-        result = self.predict_batch([text], beam)[0]
-        if isinstance(result, InputError):
-            raise result
-        return result
-
-    def predict_batch(
-        self, texts: list[str], beam: int = 1
-    ) -> list[dict[str, Any] | InputError]:
-        """A record per text, computed as one batch (micro-batching); a text the
+    def predict_batch(self, texts: list[str], beam: int = 1) -> list[str | InputError]:
+        """The task's JSON record per text (as JSON text: the server puts it into
+        its response as it is), computed as one batch (micro-batching); a text the
         task refuses gets an :class:`InputError` in its place."""
         task, model = self.loaded.task, self.loaded.model
         try:
-            lines = task.predict(model, texts, beam=beam, as_json=True)
+            with torch.inference_mode():  # serving never backpropagates
+                return task.predict(model, texts, beam=beam, as_json=True)
         except ValueError as err:  # the task's own check of an input
             if len(texts) == 1:
                 return [InputError("input", str(err))]
             return [self.predict_batch([text], beam)[0] for text in texts]
-        return [json.loads(line) for line in lines]
 
     def example(self) -> str:
         return ""
@@ -92,11 +83,11 @@ class CaptionAdapter(PredictAdapter):
 
     def predict_batch(
         self, pictures: list[bytes], beam: int = 1
-    ) -> list[dict[str, Any] | InputError]:
-        """A record per picture, the readable ones captioned as one batch; one
+    ) -> list[str | InputError]:
+        """A JSON record per picture, the readable ones captioned as one batch; one
         Pillow cannot read gets an :class:`InputError` naming ``image``."""
         task, model = self.loaded.task, self.loaded.model
-        results: list[dict[str, Any] | InputError] = []
+        results: list[str | InputError] = []
         readable: dict[int, torch.Tensor] = {}
         for i, raw in enumerate(pictures):
             try:
@@ -104,13 +95,14 @@ class CaptionAdapter(PredictAdapter):
             except DataError as err:
                 results.append(InputError("image", str(err)))
             else:
-                results.append({})
+                results.append("")
         if readable:
             images = torch.cat(list(readable.values()))
             names = ["image"] * len(readable)
-            captions = task.caption_images(model, names, images, beam)
+            with torch.inference_mode():
+                captions = task.caption_images(model, names, images, beam)
             for i, caption in zip(readable, captions, strict=True):
-                results[i] = caption.to_dict()
+                results[i] = caption.to_json()
         return results
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from seqlab import decode
 from seqlab.serve.adapters import GenerateAdapter, InputError, PredictAdapter
 
@@ -159,6 +161,7 @@ class GenerationBatcher:
             self.running = True
         threading.Thread(target=self._work, name="seqlab-generate", daemon=True).start()
 
+    @torch.inference_mode()  # serving never backpropagates
     def _work(self) -> None:
         batch = decode.ContinuousBatch(self.model)
         active: dict[int, Generation] = {}  # id(continuation) -> its request

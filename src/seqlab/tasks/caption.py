@@ -312,17 +312,17 @@ class Caption:
     score: float | None
     attention: list[list[list[float]]] | None
 
-    def to_dict(self) -> dict:
-        return {
-            "image": self.image,
-            "caption": self.text,
-            "score": self.score,
-            "tokens": self.tokens,
-            "attention": self.attention,
-        }
-
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(
+            {
+                "image": self.image,
+                "caption": self.text,
+                "score": self.score,
+                "tokens": self.tokens,
+                "attention": self.attention,
+            },
+            ensure_ascii=False,
+        )
 
 
 # ---- the task ------------------------------------------------------------------------

@@ -513,6 +513,7 @@ class Seq2SeqTask:
     def describe(self, line: str, text: str, hyp: decode.Hypothesis) -> Translation:
         """A Translation with tokens and attention in source (unreversed) order."""
         output_tokens = self.vocab.decode(hyp.tokens)
+        output_text = self.tokenizer.detokenize(output_tokens)
         source_tokens = self.tokenize(text)
         attention = None
         if hyp.attention is not None:
@@ -524,7 +525,7 @@ class Seq2SeqTask:
             output_tokens += [EOS] * (len(attention) - len(hyp.tokens))
         return Translation(
             source=line,
-            text=self.detokenize(hyp.tokens),
+            text=output_text,
             source_tokens=source_tokens,
             output_tokens=output_tokens,
             score=round(hyp.score, 4),
