@@ -561,6 +561,16 @@ def test_the_load_test_counts_answers_and_latencies(server):
     assert percentile(list(range(1, 101)), 99) == 99
 
 
+def test_the_load_test_sends_captioners_a_picture(server):
+    model = {"name": "shapes", "kind": "caption", "endpoint": "predict"}
+    with pytest.raises(ValueError, match="--image"):
+        load_test(server, model | {"example": ""}, clients=(1,), requests=2)
+    rows = load_test(
+        server, model | {"example": ""}, clients=(2,), requests=4, image=_png()
+    )
+    assert (rows[0].ok, rows[0].errors) == (4, 0)
+
+
 def test_cpu_lists_parse_and_bad_ones_name_the_option():
     cpu = min(os.sched_getaffinity(0))
     assert parse_cpus(None, "--server-cpus") is None
