@@ -32,7 +32,7 @@ def test_perplexity_is_exp_of_mean_cross_entropy():
     probs = torch.softmax(model(x).logits, -1)
     picked = probs.gather(-1, x.unsqueeze(-1)).squeeze(-1)
     assert math.exp(loss.item()) == pytest.approx(
-        float(picked.prod() ** (-1 / 8)), rel=1e-5
+        (picked.prod() ** (-1 / 8)).item(), rel=1e-5
     )
 
 

@@ -101,14 +101,19 @@ class Sampler:
         )
 
 
-def choose_each(log_probs: Tensor, samplers: list[Sampler]) -> Tensor:
+def choose_each(
+    log_probs: Tensor,
+    samplers: list[Sampler],
+    groups: list[list[int]] | None = None,
+) -> Tensor:
     """The next token of each row of ``log_probs`` (B, V) by its own sampler: (B,).
 
     Rows that argmax, and rows that share their settings and draw from the global
-    generator, are chosen together; a row with a generator of its own is sampled
-    alone, so it draws exactly what it would draw in a batch of one.
+    generator, are chosen together (``groups``: :func:`sampling_groups` of the
+    samplers, when the caller keeps them); a row with a generator of its own is
+    sampled alone, so it draws exactly what it would draw in a batch of one.
     """
-    groups = _sampling_groups(samplers)
+    groups = sampling_groups(samplers) if groups is None else groups
     if len(groups) == 1:
         return samplers[0](log_probs)
     tokens = torch.empty(len(samplers), dtype=torch.long, device=log_probs.device)
@@ -118,7 +123,8 @@ def choose_each(log_probs: Tensor, samplers: list[Sampler]) -> Tensor:
     return tokens
 
 
-def _sampling_groups(samplers: list[Sampler]) -> list[list[int]]:
+def sampling_groups(samplers: list[Sampler]) -> list[list[int]]:
+    """The rows (indices of ``samplers``) that :func:`choose_each` chooses together."""
     groups: dict[Any, list[int]] = {}
     for i, s in enumerate(samplers):
         if s.greedy or s.temperature == 0:
@@ -447,14 +453,25 @@ class Continuation:
         return self.eos_id is not None and self.tokens[-1:] == [self.eos_id]
 
 
-@dataclass(eq=False)
 class _Rows:
     """Continuations whose states stack, advanced by one ``model.step``: state has a
-    row per member, tokens (B,) the last token of each."""
+    row per member, tokens (B,) the last token of each; their sampling groups are
+    worked out when the members change, not at every step."""
 
-    members: list[Continuation]
-    state: Any
-    tokens: Tensor
+    def __init__(self, members: list[Continuation], state: Any, tokens: Tensor):
+        self.state = state
+        self.tokens = tokens
+        self.members = members
+
+    @property
+    def members(self) -> list[Continuation]:
+        return self._members
+
+    @members.setter
+    def members(self, members: list[Continuation]) -> None:
+        self._members = members
+        self.samplers = [c.sampler for c in members]
+        self.groups = sampling_groups(self.samplers)
 
 
 class ContinuousBatch:
@@ -505,7 +522,7 @@ class ContinuousBatch:
         advanced: list[Continuation] = []
         for group in self.groups:
             log_probs, group.state = self.model.step(group.tokens, group.state)
-            group.tokens = choose_each(log_probs, [c.sampler for c in group.members])
+            group.tokens = choose_each(log_probs, group.samplers, group.groups)
             for c, token in zip(group.members, group.tokens.tolist(), strict=True):
                 c.tokens.append(token)
             advanced += group.members
@@ -514,6 +531,8 @@ class ContinuousBatch:
 
     def remove(self, continuations: list[Continuation]) -> None:
         """Let ``continuations`` leave (those not in the batch are ignored)."""
+        if not continuations:
+            return
         gone = {id(c) for c in continuations}
         for group in self.groups:
             keep = [i for i, c in enumerate(group.members) if id(c) not in gone]
