@@ -173,7 +173,7 @@ def create_app(models: dict[str, Adapter], limits: Limits | None = None) -> Fast
         return Response(body, media_type="application/json")
 
     @app.post("/v1/generate", response_model=None)
-    async def generate(req: GenerateRequest) -> StreamingResponse | dict[str, Any]:
+    async def generate(req: GenerateRequest) -> StreamingResponse | JSONResponse:
         adapter = _find(models, req.model, "generate")
         if req.prompt is not None:
             _check_text("prompt", req.prompt, limits, empty_ok=True)
@@ -200,7 +200,7 @@ def create_app(models: dict[str, Adapter], limits: Limits | None = None) -> Fast
             text = "".join([piece async for piece in pieces])
         except TimeoutError as err:
             raise ApiError(504, str(err)) from err
-        return {"model": req.model, "text": text}
+        return JSONResponse({"model": req.model, "text": text})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
