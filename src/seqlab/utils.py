@@ -1,4 +1,5 @@
-"""Training utilities shared by every task: seeding, clipping, detaching state."""
+"""Small helpers shared by every task: seeding, clipping, detaching state, and the
+Markdown tables the benchmarks print."""
 
 from __future__ import annotations
 
@@ -54,3 +55,12 @@ def detach(state):
         return {k: detach(v) for k, v in state.items()}
     parts = [detach(s) for s in state]
     return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+
+
+def markdown_table(header: str, rows: Iterable[Iterable[object]], left: int = 1) -> str:
+    """A Markdown table: ``header`` ("name | name | ..."), then one line per row of
+    cells; the first ``left`` columns are aligned left, the others (numbers) right."""
+    width = len(header.split("|"))
+    lines = [f"| {header} |", "|" + "---|" * left + "---:|" * (width - left)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from seqlab.bench.timing import time_pair
+from seqlab.utils import markdown_table
 
 EXPORT_SHAPES = {  # kind -> (batch, length) pairs; length: tokens in, or cached
     "classifier": ((1, 32), (32, 32)),
@@ -111,13 +112,18 @@ def _time_both(graph: nn.Module, session, inputs: tuple, repeats: int):
 
 
 def format_export_table(rows: list[ExportRow]) -> str:
-    lines = [
-        "| run | kind | B | T | torch ms | onnxruntime ms | speed-up | max diff |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.run} | {r.kind} | {r.batch} | {r.length} | {r.torch_ms:.3f} | "
-            f"{r.onnxruntime_ms:.3f} | {r.speedup:.2f}x | {r.max_abs_diff:.1e} |"
+    header = "run | kind | B | T | torch ms | onnxruntime ms | speed-up | max diff"
+    cells = [
+        (
+            r.run,
+            r.kind,
+            r.batch,
+            r.length,
+            f"{r.torch_ms:.3f}",
+            f"{r.onnxruntime_ms:.3f}",
+            f"{r.speedup:.2f}x",
+            f"{r.max_abs_diff:.1e}",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(header, cells, left=2)

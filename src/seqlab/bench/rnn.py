@@ -16,6 +16,7 @@ from torch import nn
 
 from seqlab.bench.timing import forward_backward, time_pair
 from seqlab.layers import GRU, LSTM, RNN
+from seqlab.utils import markdown_table
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,16 @@ def bench_rnn(
 
 
 def format_table(rows: list[BenchRow]) -> str:
-    header = "| cell | variant | shape | seqlab ms | torch.nn ms | ratio |"
-    lines = [header, "|---|---|---|---:|---:|---:|"]
-    for r in rows:
-        lines.append(
-            f"| {r.cell} | {r.variant} | {r.shape} | {r.seqlab_ms:.1f} | "
-            f"{r.torch_ms:.1f} | {r.ratio:.2f} |"
+    header = "cell | variant | shape | seqlab ms | torch.nn ms | ratio"
+    cells = [
+        (
+            r.cell,
+            r.variant,
+            r.shape,
+            f"{r.seqlab_ms:.1f}",
+            f"{r.torch_ms:.1f}",
+            f"{r.ratio:.2f}",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(header, cells, left=3)

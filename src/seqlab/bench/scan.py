@@ -11,6 +11,7 @@ from torch import nn
 
 from seqlab.bench.timing import environment, forward_backward, time_round_robin
 from seqlab.layers import GRU
+from seqlab.utils import markdown_table
 
 SCAN_STEPS = (64, 128, 256, 512, 1024, 2048, 4096)
 SCAN_BATCH, SCAN_HIDDEN = 8, 128
@@ -109,14 +110,12 @@ def format_scan_table(rows: list[ScanRow]) -> str:
     steps = sorted({r.steps for r in rows})
     ms = {(r.model, r.mode, r.steps): r.ms for r in rows}
     params = {(r.model, r.mode): r.params for r in rows}
-    lines = [
-        "| model | mode | params | " + " | ".join(f"T={t}" for t in steps) + " |",
-        "|---|---|---:|" + "---:|" * len(steps),
+    header = " | ".join(["model", "mode", "params", *(f"T={t}" for t in steps)])
+    cells = [
+        (model, mode, f"{n:,}", *(_ms(ms.get((model, mode, t))) for t in steps))
+        for (model, mode), n in params.items()
     ]
-    for (model, mode), n in params.items():
-        cells = [_ms(ms.get((model, mode, t))) for t in steps]
-        lines.append(f"| {model} | {mode} | {n:,} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(header, cells, left=2)
 
 
 def _ms(value: float | None) -> str:

@@ -28,6 +28,8 @@ from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import Any
 
+from seqlab.utils import markdown_table
+
 CLIENTS = (1, 8, 32)
 
 
@@ -167,16 +169,22 @@ def load_test(
 
 
 def format_table(rows: list[LoadRow]) -> str:
-    lines = [
-        "| model | clients | sent | ok | 429 | errors | req/s | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.model} | {r.clients} | {r.sent} | {r.ok} | {r.rejected} | "
-            f"{r.errors} | {r.requests_per_s} | {r.p50_ms} | {r.p99_ms} |"
+    header = "model | clients | sent | ok | 429 | errors | req/s | p50 ms | p99 ms"
+    cells = [
+        (
+            r.model,
+            r.clients,
+            r.sent,
+            r.ok,
+            r.rejected,
+            r.errors,
+            r.requests_per_s,
+            r.p50_ms,
+            r.p99_ms,
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(header, cells)
 
 
 # ---- a server of its own ---------------------------------------------------------
