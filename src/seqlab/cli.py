@@ -712,10 +712,13 @@ def _plot_image_attention(loaded, args) -> int:
 
     if not hasattr(loaded.task, "caption"):
         raise ValueError(f"--image needs a caption run; {args.run_dir} is not one")
-    result = loaded.task.caption(loaded.model, [args.image], beam=args.beam)[0]
+    images = loaded.task.read_images([args.image])  # read once: captioned and drawn
+    result = loaded.task.caption_images(
+        loaded.model, [args.image], images, beam=args.beam
+    )[0]
     if result.attention is None:
         raise ValueError(f"{args.run_dir} has no attention to draw (no attention)")
-    picture = loaded.task.read_images([args.image])[0].permute(1, 2, 0).numpy()
+    picture = images[0].permute(1, 2, 0).numpy()
     try:
         plots.image_attention(
             picture, result.tokens, result.attention, args.out, title=result.text

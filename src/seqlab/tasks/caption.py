@@ -488,7 +488,6 @@ class CaptionTask:
         ]
         return to_images(np.stack(arrays))
 
-    @torch.no_grad()
     def caption(
         self, model: nn.Module, paths: list[str], beam: int = 1
     ) -> list[Caption]:
