@@ -16,7 +16,7 @@ from seqlab.data.datasets import DataError
 from seqlab.data.images import read_image
 from seqlab.data.vocab import Vocab
 from seqlab.models.captioner import Captioner, CaptionerConfig
-from seqlab.tasks.caption import detokenize, shift_images, tokenize, twemoji_split
+from seqlab.tasks.caption import detokenize, shift_images, tokenize
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -274,8 +274,8 @@ TWEMOJI = Path(os.environ.get("SEQLAB_DATA", "/nonexistent")) / "captioning"
 def test_twemoji_split_is_compositional_and_keeps_twins_together():
     rows, pictures = capdata.read_twemoji(TWEMOJI / "twemoji-cldr.zip")
     assert len(rows) == 3664
-    names = twemoji_split(rows, pictures)
-    assert names == twemoji_split(rows, pictures)
+    names = capdata.twemoji_split(rows, pictures)
+    assert names == capdata.twemoji_split(rows, pictures)
     by_split = {
         s: [r.caption for r, n in zip(rows, names, strict=True) if n == s]
         for s in names
@@ -290,11 +290,10 @@ def test_twemoji_split_is_compositional_and_keeps_twins_together():
 
 
 def test_pictures_split_whole_deterministically_and_disjoint():
-    from seqlab.tasks.caption import split_pictures
 
     items = [capdata.Captioned(f"{i}.png", [f"c{i}", f"d{i}"]) for i in range(40)]
-    first = split_pictures(items, 0.1, 0.2)
-    again = split_pictures(list(reversed(items)), 0.1, 0.2)
+    first = capdata.split_pictures(items, 0.1, 0.2)
+    again = capdata.split_pictures(list(reversed(items)), 0.1, 0.2)
     assert first == again
     assert [len(first[s]) for s in ("train", "val", "test")] == [28, 4, 8]
     seen = [c.image for part in first.values() for c in part]

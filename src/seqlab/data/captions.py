@@ -14,12 +14,17 @@ toss. The split holds out whole captions: the 800, sorted, are shuffled with
 ``random.Random(SHAPES_SEED)``; the first ``test_captions`` are test, the next
 ``val_captions`` val, the rest train. So a test caption is never trained on whole,
 but each of its words, objects and relations is (the tests check both).
+
+The twemoji set is split compositionally by :func:`twemoji_split` (test captions are
+unseen whole, their words are not); the formats users bring that name no split
+(Flickr8k, COCO) are split by picture with :func:`split_pictures`.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,6 +140,8 @@ class Emoji(NamedTuple):
 
 
 TWEMOJI_DIR = "twemoji-cldr"
+TWEMOJI_SEED = 0
+SKIN_TONES = ("light", "medium-light", "medium", "medium-dark", "dark")
 
 
 def read_twemoji(zip_path: str | Path) -> tuple[list[Emoji], dict[str, bytes]]:
@@ -165,6 +172,53 @@ def read_twemoji(zip_path: str | Path) -> tuple[list[Emoji], dict[str, bytes]]:
 
 
 # ---- formats users bring -------------------------------------------------------------
+def twemoji_split(rows: list[Emoji], pictures: dict[str, bytes]) -> list[str]:
+    """The split of each row: a compositional hold-out of skin-tone variants.
+
+    Rows whose caption ends in ", <tone> skin tone" (one tone) are grouped by the
+    caption without it (e.g. "man surfing"); the groups, sorted and shuffled with
+    ``random.Random(TWEMOJI_SEED)``, take turns: group i holds out the tone
+    ``SKIN_TONES[i % 5]`` for test and ``SKIN_TONES[(i + 1) % 5]`` for val, so each
+    tone word is trained on in most groups and every activity is trained on in the
+    other tones. All other rows are train. Byte-identical pictures follow the first
+    of them (a test picture never also sits in train under another name).
+    """
+    pattern = re.compile(r"^(.*), (" + "|".join(SKIN_TONES) + r") skin tone$")
+    bases = sorted(
+        {m.group(1) for r in rows if (m := pattern.match(r.caption)) is not None}
+    )
+    random.Random(TWEMOJI_SEED).shuffle(bases)
+    turn = {base: i for i, base in enumerate(bases)}
+    splits, by_bytes = [], {}
+    for row in rows:
+        split = "train"
+        if (m := pattern.match(row.caption)) is not None:
+            i = turn[m.group(1)]
+            if m.group(2) == SKIN_TONES[i % 5]:
+                split = "test"
+            elif m.group(2) == SKIN_TONES[(i + 1) % 5]:
+                split = "val"
+        splits.append(by_bytes.setdefault(pictures[row.file], split))
+    return splits
+
+
+def split_pictures(
+    items: list[Captioned], val_fraction: float, test_fraction: float
+) -> dict[str, list[Captioned]]:
+    """Train / val / test by picture: the pictures sorted by path and shuffled with
+    ``random.Random(0)``; the first ``test_fraction`` (at least one) are test, the next
+    ``val_fraction`` val, the rest train. All references of a picture stay together."""
+    order = sorted(items, key=lambda c: c.image)
+    random.Random(0).shuffle(order)
+    n_test = max(1, round(len(order) * test_fraction))
+    n_val = max(1, round(len(order) * val_fraction))
+    return {
+        "train": order[n_test + n_val :],
+        "val": order[n_test : n_test + n_val],
+        "test": order[:n_test],
+    }
+
+
 def read_flickr8k(token_file: str | Path, image_dir: str | Path) -> list[Captioned]:
     """Flickr8k.token.txt (``IMAGE#k<TAB>caption``, five per image) -> one Captioned
     per image, in first-appearance order, its captions in file order."""

@@ -9,12 +9,13 @@ Data sets (``data.dataset``):
   pictures are rendered with ``data.seed`` (train), + 1 (val), + 2 (test).
 - twemoji: twemoji-cldr.zip (3,664 emoji named by Unicode CLDR), split so that test
   captions are unseen as whole captions but their words are seen: see
-  :func:`twemoji_split`.
+  :func:`seqlab.data.captions.twemoji_split`.
 - flickr8k, karpathy, coco: your own pictures in the standard formats,
   ``data.captions`` (``Flickr8k.token.txt``, Karpathy's ``dataset_*.json`` or a COCO
   ``captions_*.json``) and ``data.images`` (the picture folder; relative paths are
   read from the working directory). Karpathy's JSON names each picture's split;
-  Flickr8k and COCO pictures are split by :func:`split_pictures`. Every reference
+  Flickr8k and COCO pictures are split by
+  :func:`seqlab.data.captions.split_pictures`. Every reference
   caption of a picture is trained on and scored against.
 
 Captions are tokenised into words and punctuation (``man surfing, dark skin tone``
@@ -54,8 +55,6 @@ from seqlab.tasks.seq2seq import DecodeConfig
 from seqlab.train import TrainConfig
 
 TWEMOJI_ZIP = "captioning/twemoji-cldr.zip"  # under the data directory
-TWEMOJI_SEED = 0
-SKIN_TONES = ("light", "medium-light", "medium", "medium-dark", "dark")
 USER_FORMATS = ("flickr8k", "karpathy", "coco")
 
 
@@ -129,7 +128,7 @@ def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
         chosen = capdata.read_karpathy(cfg.captions, cfg.images)
     else:
         read = capdata.read_flickr8k if cfg.dataset == "flickr8k" else capdata.read_coco
-        chosen = split_pictures(
+        chosen = capdata.split_pictures(
             read(cfg.captions, cfg.images), cfg.val_fraction, cfg.test_fraction
         )
     result = {}
@@ -141,23 +140,6 @@ def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
         images = [read_image(c.image, cfg.image_size, cfg.background) for c in items]
         result[split] = Split(np.stack(images), [list(c.captions) for c in items])
     return result
-
-
-def split_pictures(
-    items: list[capdata.Captioned], val_fraction: float, test_fraction: float
-) -> dict[str, list[capdata.Captioned]]:
-    """Train / val / test by picture: the pictures sorted by path and shuffled with
-    ``random.Random(0)``; the first ``test_fraction`` (at least one) are test, the next
-    ``val_fraction`` val, the rest train. All references of a picture stay together."""
-    order = sorted(items, key=lambda c: c.image)
-    random.Random(0).shuffle(order)
-    n_test = max(1, round(len(order) * test_fraction))
-    n_val = max(1, round(len(order) * val_fraction))
-    return {
-        "train": order[n_test + n_val :],
-        "val": order[n_test : n_test + n_val],
-        "test": order[:n_test],
-    }
 
 
 def shapes_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
@@ -176,39 +158,9 @@ def shapes_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
     return result
 
 
-def twemoji_split(rows: list[capdata.Emoji], pictures: dict[str, bytes]) -> list[str]:
-    """The split of each row: a compositional hold-out of skin-tone variants.
-
-    Rows whose caption ends in ", <tone> skin tone" (one tone) are grouped by the
-    caption without it (e.g. "man surfing"); the groups, sorted and shuffled with
-    ``random.Random(TWEMOJI_SEED)``, take turns: group i holds out the tone
-    ``SKIN_TONES[i % 5]`` for test and ``SKIN_TONES[(i + 1) % 5]`` for val, so each
-    tone word is trained on in most groups and every activity is trained on in the
-    other tones. All other rows are train. Byte-identical pictures follow the first
-    of them (a test picture never also sits in train under another name).
-    """
-    pattern = re.compile(r"^(.*), (" + "|".join(SKIN_TONES) + r") skin tone$")
-    bases = sorted(
-        {m.group(1) for r in rows if (m := pattern.match(r.caption)) is not None}
-    )
-    random.Random(TWEMOJI_SEED).shuffle(bases)
-    turn = {base: i for i, base in enumerate(bases)}
-    splits, by_bytes = [], {}
-    for row in rows:
-        split = "train"
-        if (m := pattern.match(row.caption)) is not None:
-            i = turn[m.group(1)]
-            if m.group(2) == SKIN_TONES[i % 5]:
-                split = "test"
-            elif m.group(2) == SKIN_TONES[(i + 1) % 5]:
-                split = "val"
-        splits.append(by_bytes.setdefault(pictures[row.file], split))
-    return splits
-
-
 def twemoji_splits(cfg: CaptionDataConfig, zip_path: Path) -> dict[str, Split]:
     rows, pictures = capdata.read_twemoji(zip_path)
-    names = twemoji_split(rows, pictures)
+    names = capdata.twemoji_split(rows, pictures)
     result = {}
     for split in ("train", "val", "test"):
         chosen = [r for r, s in zip(rows, names, strict=True) if s == split]
