@@ -6,21 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.datasets import (
     DATASETS,
     DataError,
     DatasetNotFoundError,
     DatasetSpec,
     locate,
+    resolve_data_dir,
+    sha256_file,
+)
+from seqlab.data.readers import (
     read_brown,
     read_parallel,
     read_seq2seq_toy,
     read_tang,
     read_text_file,
     read_tinyshakespeare,
-    resolve_data_dir,
-    sha256_file,
 )
 
 # ---------------------------------------------------------------- data dir, locate
@@ -377,7 +379,7 @@ def test_read_sentence_polarity_latin1(tmp_path):
             "sentence_polarity/rt-polarity.neg": b"dull\n\n",
         },
     )
-    assert datasets.read_sentence_polarity(path) == [
+    assert readers.read_sentence_polarity(path) == [
         ("a fine film", "pos"),
         ("na\xefve fun", "pos"),
         ("dull", "neg"),
@@ -393,7 +395,7 @@ def test_read_movie_reviews_joins_lines(tmp_path):
             "movie_reviews/README": b"not a review",
         },
     )
-    assert datasets.read_movie_reviews(path) == [
+    assert readers.read_movie_reviews(path) == [
         ("great . really .", "pos"),
         ("bad .", "neg"),
     ]
@@ -402,13 +404,13 @@ def test_read_movie_reviews_joins_lines(tmp_path):
 def test_read_labelled_text_tsv_and_csv(tmp_path):
     tsv = tmp_path / "intents.tsv"
     tsv.write_text("text\tlabel\nbook a table\tbooking\n\nhi there\tgreet\n")
-    assert datasets.read_labelled_text(tsv) == [
+    assert readers.read_labelled_text(tsv) == [
         ("book a table", "booking"),
         ("hi there", "greet"),
     ]
     csv_file = tmp_path / "intents.csv"
     csv_file.write_text('text,label\n"yes, please",agree\nno,disagree\n')
-    assert datasets.read_labelled_text(csv_file) == [
+    assert readers.read_labelled_text(csv_file) == [
         ("yes, please", "agree"),
         ("no", "disagree"),
     ]
@@ -419,14 +421,14 @@ def test_read_labelled_text_malformed_names_line(tmp_path, bad):
     path = tmp_path / "x.tsv"
     path.write_text(f"fine\tok\n{bad}\n")
     with pytest.raises(DataError, match=r"x\.tsv:2: expected text<TAB>label"):
-        datasets.read_labelled_text(path)
+        readers.read_labelled_text(path)
 
 
 CONLL = "Confidence NN B-NP\nin IN B-PP\n\n-DOCSTART- -DOCSTART- O\nthe DT B-NP\n"
 
 
 def test_parse_conll_sentences_and_docstart():
-    sentences = datasets.parse_conll(CONLL, "f.txt")
+    sentences = readers.parse_conll(CONLL, "f.txt")
     assert sentences == [
         [("Confidence", "NN", "B-NP"), ("in", "IN", "B-PP")],
         [("the", "DT", "B-NP")],
@@ -439,12 +441,12 @@ def test_parse_conll_sentences_and_docstart():
 )
 def test_parse_conll_malformed_line_names_file_and_line(bad, what):
     with pytest.raises(DataError, match=rf"f\.txt:3: .*{what}"):
-        datasets.parse_conll(CONLL.replace("\n\n", f"\n{bad}\n"), "f.txt")
+        readers.parse_conll(CONLL.replace("\n\n", f"\n{bad}\n"), "f.txt")
 
 
 def test_conll_columns_split_on_ascii_blanks_only():
     # ned.train holds a UTF-8 "à" in a latin-1 file: its second byte reads as U+00A0
-    rows = datasets.parse_conll("d\xc3\xa0t V O\n", "f")[0]
+    rows = readers.parse_conll("d\xc3\xa0t V O\n", "f")[0]
     assert rows == [("d\xc3\xa0t", "V", "O")]
 
 
@@ -457,7 +459,7 @@ def test_read_conll2000_error_names_member_and_line(tmp_path):
         },
     )
     with pytest.raises(DataError, match=r"conll2000\.zip!conll2000/train\.txt:2:"):
-        datasets.read_conll2000(path)
+        readers.read_conll2000(path)
 
 
 def test_read_conll2002_is_latin1(tmp_path):
@@ -465,32 +467,32 @@ def test_read_conll2002_is_latin1(tmp_path):
         f"conll2002/esp.{s}": "Espa\xf1a NP B-LOC\n".encode("latin-1")
         for s in ("train", "testa", "testb")
     }
-    splits = datasets.read_conll2002(_zip(tmp_path / "c.zip", members), "esp")
+    splits = readers.read_conll2002(_zip(tmp_path / "c.zip", members), "esp")
     assert splits["testb"] == [[("Espa\xf1a", "NP", "B-LOC")]]
 
 
 @needs_data
 def test_real_classification_sets():
-    polarity = datasets.read_sentence_polarity(_real("sentence_polarity"))
+    polarity = readers.read_sentence_polarity(_real("sentence_polarity"))
     assert len(polarity) == 10_662
     assert [label for _, label in polarity].count("pos") == 5_331
-    reviews = datasets.read_movie_reviews(_real("movie_reviews"))
+    reviews = readers.read_movie_reviews(_real("movie_reviews"))
     assert len(reviews) == 2_000
 
 
 @needs_data
 def test_real_conll_sets():
-    chunks = datasets.read_conll2000(_real("conll2000"))
+    chunks = readers.read_conll2000(_real("conll2000"))
     assert {k: len(v) for k, v in chunks.items()} == {"train": 8_936, "test": 2_012}
-    ner = datasets.read_conll2002(_real("conll2002"), "esp")
+    ner = readers.read_conll2002(_real("conll2002"), "esp")
     sizes = {k: sum(map(len, v)) for k, v in ner.items()}
     assert sizes == {"train": 264_715, "testa": 52_923, "testb": 51_533}
-    dutch = datasets.read_conll2002(_real("conll2002"), "ned")
+    dutch = readers.read_conll2002(_real("conll2002"), "ned")
     assert len(dutch["train"]) == 15_806
 
 
 def test_read_sunspots():
     pytest.importorskip("statsmodels")
-    series = datasets.read_sunspots()
+    series = readers.read_sunspots()
     assert len(series) == 309
     assert series[0] == (1700, 5.0) and series[-1][0] == 2008

@@ -12,6 +12,8 @@ import pytest
 from seqlab.data.datasets import (
     DATASETS,
     DataError,
+)
+from seqlab.data.readers import (
     crosswoz_act_labels,
     crosswoz_domain,
     read_crosswoz,

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.dates import FORMATS, format_date, generate_dates
 
 WORDED = re.compile(r"(?:(?P<weekday>[A-Za-z]+), )?(?P<month>[A-Za-z]+) \d{1,2}, \d{4}")
@@ -64,7 +64,7 @@ def test_the_mix_of_formats_matches_the_shared_file():
         path = datasets.locate("date")
     except datasets.DatasetNotFoundError:
         pytest.skip("date.txt not available")
-    book = [shape(s) for s, _ in datasets.read_seq2seq_toy(path)]
+    book = [shape(s) for s, _ in readers.read_seq2seq_toy(path)]
     ours = [shape(s) for s, _ in generate_dates(len(book), seed=0)]
     assert set(ours) == set(book)  # weekday lines always spell the month in full
     for kind in set(book):

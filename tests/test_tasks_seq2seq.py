@@ -8,7 +8,7 @@ import torch
 
 from seqlab import metrics
 from seqlab.config import validate
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.tokenizers import WordTokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models import build_model
@@ -54,7 +54,7 @@ def test_addition_uses_the_books_split_with_validation_carved_from_train():
     splits = read_pairs(run_config(dataset="addition", val_size=1000).data, None)
     assert [len(splits[s]) for s in ("train", "val", "test")] == [44000, 1000, 5000]
     assert splits["train"][0] == ("16+75", "91")
-    assert splits["test"][-1] == datasets.read_seq2seq_toy(_shared("addition"))[-1]
+    assert splits["test"][-1] == readers.read_seq2seq_toy(_shared("addition"))[-1]
 
 
 def test_date_drops_repeated_lines_so_no_test_date_was_trained_on():

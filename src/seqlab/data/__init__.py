@@ -29,6 +29,9 @@ from seqlab.data.datasets import (
     DatasetNotFoundError,
     DatasetSpec,
     locate,
+    resolve_data_dir,
+)
+from seqlab.data.readers import (
     parse_conll,
     read_brown,
     read_conll2000,
@@ -43,7 +46,6 @@ from seqlab.data.datasets import (
     read_tang,
     read_text_file,
     read_tinyshakespeare,
-    resolve_data_dir,
 )
 from seqlab.data.tokenizers import (
     CharTokenizer,

@@ -14,7 +14,7 @@ download:
   the weekday in the same case as the month.
 
 Sources come without the file's padding spaces and targets without its ``_``, as
-:func:`seqlab.data.datasets.read_seq2seq_toy` returns them.
+:func:`seqlab.data.readers.read_seq2seq_toy` returns them.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 
 from seqlab import run
 from seqlab.config import validate
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.experiments.common import Context
 from seqlab.tasks import TASKS
 
@@ -82,7 +82,7 @@ def char_lm(model: dict[str, Any], train: dict[str, Any], bptt: int = 64) -> dic
 def shakespeare_train_chars() -> int:
     """Characters in Tiny Shakespeare's train split: one epoch of the char LM."""
     path = datasets.locate("tinyshakespeare", None, download=True)
-    return len(datasets.read_tinyshakespeare(path)[0])
+    return len(readers.read_tinyshakespeare(path)[0])
 
 
 def seconds_per_epoch(trained: Trained, tokens_per_epoch: int) -> float:

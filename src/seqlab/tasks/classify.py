@@ -4,7 +4,7 @@ Sources (give exactly one of ``data.dataset`` and ``data.path``):
 - sentence_polarity: MR (Pang & Lee 2005), 10,662 movie-review sentences, pos/neg.
 - movie_reviews: Pang & Lee 2004, 2,000 whole reviews, pos/neg.
 - crosswoz: the domain of a CrossWOZ user turn (景点 餐馆 酒店 地铁 出租 general;
-  ``datasets.crosswoz_domain``), 8,467 turns of the 1,000 val + test dialogues.
+  ``readers.crosswoz_domain``), 8,467 turns of the 1,000 val + test dialogues.
 - path: a UTF-8 file of ``text<TAB>label`` lines (``text,label`` rows for ``.csv``):
   an intent set, a review set in any language (the tokenizer is configurable).
 
@@ -45,7 +45,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from seqlab.config import Section
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.batching import LabelBatch, bucket_batches, pad_sequences
 from seqlab.data.datasets import DataError
 from seqlab.data.tokenizers import Tokenizer
@@ -116,17 +116,17 @@ def read_splits(
     if cfg.dataset == "crosswoz":
         return crosswoz_splits(cfg, data_dir)
     if cfg.path is not None:
-        pairs = datasets.read_labelled_text(cfg.path)
+        pairs = readers.read_labelled_text(cfg.path)
     elif cfg.dataset == "sentence_polarity":
-        pairs = datasets.read_sentence_polarity(
+        pairs = readers.read_sentence_polarity(
             datasets.locate("sentence_polarity", data_dir, download=True)
         )
     else:
-        pairs = datasets.read_movie_reviews(
+        pairs = readers.read_movie_reviews(
             datasets.locate("movie_reviews", data_dir, download=True)
         )
     if cfg.test_path is not None:
-        rest, test = pairs, datasets.read_labelled_text(cfg.test_path)
+        rest, test = pairs, readers.read_labelled_text(cfg.test_path)
     else:
         rest, test = split_fold(pairs, cfg.folds, cfg.fold)
     cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
@@ -147,12 +147,12 @@ def crosswoz_splits(
 
 def read_crosswoz_dialogues(
     data_dir: str | Path | None,
-) -> dict[str, list[datasets.CrossWOZTurn]]:
+) -> dict[str, list[readers.CrossWOZTurn]]:
     """Dialogue id -> turns of upstream's val.json.zip and test.json.zip together."""
-    dialogues: dict[str, list[datasets.CrossWOZTurn]] = {}
+    dialogues: dict[str, list[readers.CrossWOZTurn]] = {}
     for name in ("crosswoz.val", "crosswoz.test"):
         path = datasets.locate(name, data_dir, download=True)
-        dialogues.update(datasets.read_crosswoz(path))
+        dialogues.update(readers.read_crosswoz(path))
     return dialogues
 
 
@@ -166,14 +166,14 @@ def split_dialogues(
 
 
 def _user_turns(
-    turns: list[datasets.CrossWOZTurn], cfg: ClassifyDataConfig
+    turns: list[readers.CrossWOZTurn], cfg: ClassifyDataConfig
 ) -> list[tuple[str, str]]:
     """(user turn after its context turns, domain) of one dialogue."""
     context, pairs = cfg.context_turns, []
     target = (
-        datasets.crosswoz_act_labels
+        readers.crosswoz_act_labels
         if cfg.crosswoz_target == "acts"
-        else datasets.crosswoz_domain
+        else readers.crosswoz_domain
     )
     for i, (role, text, acts) in enumerate(turns):
         if role == "usr":

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.config import Section
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.batching import WindowBatch
 from seqlab.data.vocab import Vocab
 from seqlab.metrics import rmse
@@ -105,7 +105,7 @@ class ForecastTask:
     ) -> ForecastTask:
         """Read the series, fit the scaler on the train part and save it."""
         del data_dir  # the series ships with statsmodels
-        values = [v for _, v in datasets.read_sunspots()]
+        values = [v for _, v in readers.read_sunspots()]
         targets = split_series(values, cfg.data)
         train_part = values[: targets["train"].stop]
         task = cls(cfg, statistics.fmean(train_part), statistics.pstdev(train_part))
@@ -122,7 +122,7 @@ class ForecastTask:
 
     def load_data(self, data_dir: str | Path | None) -> None:
         del data_dir
-        self.values = [v for _, v in datasets.read_sunspots()]
+        self.values = [v for _, v in readers.read_sunspots()]
         self.targets = split_series(self.values, self.cfg.data)
 
     @property

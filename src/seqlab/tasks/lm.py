@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.config import Section
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
 from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
 from seqlab.data.vocab import Vocab
@@ -99,18 +99,18 @@ class LMRunConfig(Section):
 def read_corpus(cfg: LMDataConfig, data_dir: str | Path | None) -> dict[str, list[str]]:
     """Split name -> list of raw documents (texts, or pre-tokenised word lists)."""
     if cfg.path is not None:
-        text = datasets.read_text_file(cfg.path)
+        text = readers.read_text_file(cfg.path)
         cut = int(len(text) * (1 - cfg.val_fraction))
         return {"train": [text[:cut]], "val": [text[cut:]]}
     path = datasets.locate(cfg.dataset, data_dir, download=True)
     if cfg.dataset == "tinyshakespeare":
-        train, val = datasets.read_tinyshakespeare(path)
+        train, val = readers.read_tinyshakespeare(path)
         return {"train": [train], "val": [val]}
     if cfg.dataset == "tang":
         return split_held_out(
-            [p for p in datasets.read_tang(path) if p not in ("。", "空。")]
+            [p for p in readers.read_tang(path) if p not in ("。", "空。")]
         )
-    sentences = datasets.read_brown(path)
+    sentences = readers.read_brown(path)
     n = len(sentences)
     a, b = int(0.8 * n), int(0.9 * n)
     return {"train": sentences[:a], "val": sentences[a:b], "test": sentences[b:]}

@@ -60,7 +60,7 @@ from torch import Tensor, nn
 
 from seqlab import decode, metrics
 from seqlab.config import Section
-from seqlab.data import datasets, dates
+from seqlab.data import datasets, dates, readers
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
 from seqlab.data.tokenizers import (
     SubwordTokenizer,
@@ -159,7 +159,7 @@ def read_pairs(cfg: Seq2SeqDataConfig, data_dir: str | Path | None) -> dict:
         pairs = dates.generate_dates(cfg.size, cfg.seed, cfg.first_date, cfg.last_date)
     else:
         path = datasets.locate(cfg.dataset, data_dir, download=True)
-        pairs = datasets.read_seq2seq_toy(path)
+        pairs = readers.read_seq2seq_toy(path)
     if cfg.dataset != "addition":  # its 50,000 lines are distinct
         pairs = list(dict.fromkeys(pairs))  # drop repeated pairs, keep the order
     return split_toy(pairs, TOY_TEST_SIZE[cfg.dataset], cfg.val_size)
@@ -190,7 +190,7 @@ def read_multi30k(direction: str, data_dir: str | Path | None) -> dict:
             datasets.locate(f"multi30k.{name}.{lang}", data_dir, download=True)
             for lang in (src, tgt)
         ]
-        result[split] = datasets.read_parallel(*paths)
+        result[split] = readers.read_parallel(*paths)
     return result
 
 
@@ -202,7 +202,7 @@ def read_tatoeba(
     With ``data.opencc`` the Chinese sides are converted as stored, so that the
     references of en-zh are in the script the model is trained to write.
     """
-    triples = datasets.read_tatoeba(datasets.locate("tatoeba", data_dir))
+    triples = readers.read_tatoeba(datasets.locate("tatoeba", data_dir))
     simplified = opencc_converter("t2s")
     convert = opencc_converter(cfg.opencc) or (lambda text: text)
     keys = [simplified(zh) for _, zh, _ in triples]
@@ -231,7 +231,7 @@ def read_crosswoz_chat(data_dir: str | Path | None) -> dict[str, list[Pair]]:
         for split, keys in split_dialogues(list(dialogues)).items()
     }
     root = datasets.resolve_data_dir(data_dir)
-    result["train"] += datasets.read_chatterbot(root / datasets.CHATTERBOT_ZH)
+    result["train"] += readers.read_chatterbot(root / readers.CHATTERBOT_ZH)
     return result
 
 

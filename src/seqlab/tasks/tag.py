@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from seqlab.config import Section
-from seqlab.data import datasets
+from seqlab.data import datasets, readers
 from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequences
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
@@ -117,7 +117,7 @@ def read_splits(cfg: TagDataConfig, data_dir: str | Path | None) -> dict:
         return {
             split: [
                 to_chars(words)
-                for words in datasets.read_iob2(
+                for words in readers.read_iob2(
                     datasets.locate(f"gsdsimp.{name}", data_dir, download=True)
                 )
             ]
@@ -125,12 +125,12 @@ def read_splits(cfg: TagDataConfig, data_dir: str | Path | None) -> dict:
         }
     path = datasets.locate(cfg.dataset, data_dir, download=True)
     if cfg.dataset == "conll2000":
-        files = datasets.read_conll2000(path)
+        files = readers.read_conll2000(path)
         train = files["train"]
         cut = len(train) - max(1, round(cfg.val_fraction * len(train)))
         files = {"train": train[:cut], "val": train[cut:], "test": files["test"]}
     else:
-        files = datasets.read_conll2002(path, cfg.language)
+        files = readers.read_conll2002(path, cfg.language)
         files = {"train": files["train"], "val": files["testa"], "test": files["testb"]}
     return {split: [to_sentence(rows) for rows in s] for split, s in files.items()}
 
@@ -140,7 +140,7 @@ def to_sentence(rows: list[tuple[str, ...]]) -> Sentence:
     return Sentence([r[0] for r in rows], pos, [r[-1] for r in rows])
 
 
-def seg_sentence(words: datasets.Iob2Sentence) -> Sentence:
+def seg_sentence(words: readers.Iob2Sentence) -> Sentence:
     """Characters tagged B/M/E/S by the words they belong to."""
     chars = [c for word, _ in words for c in word]
     return Sentence(chars, None, [t for word, _ in words for t in bmes_tags(word)])
@@ -165,7 +165,7 @@ def bmes_words(chars: list[str], tags: list[str]) -> list[str]:
     return words
 
 
-def ner_sentence(words: datasets.Iob2Sentence) -> Sentence:
+def ner_sentence(words: readers.Iob2Sentence) -> Sentence:
     """Characters with the word-level IOB2 entity tags projected onto them."""
     chars, tags = [], []
     for word, tag in words:
