@@ -55,7 +55,9 @@ class Batcher:
             while self.pending:
                 beam = self.pending[0][1]
                 batch = [p for p in self.pending if p[1] == beam][: self.max_batch]
-                self.pending = [p for p in self.pending if p not in batch]
+                # known by their futures, not compared by value (a picture's bytes)
+                taken = {id(future) for _, _, future in batch}
+                self.pending = [p for p in self.pending if id(p[2]) not in taken]
                 items = [item for item, _, _ in batch]
                 try:
                     results = await loop.run_in_executor(
