@@ -178,11 +178,47 @@ def test_shapes_split_is_deterministic_and_holds_out_whole_captions():
     assert not train & set(split["test"]) and not train & set(split["val"])
     assert len(train) + 120 == len(capdata.shape_captions())
     seen_words = {w for c in train for w in c.split()}
-    seen_objects = {p for c in train for p in capdata.parse_shape_caption(c)[::2]}
+    seen_objects = {p for c in train for p in capdata.parse_shape_caption(c)[0]}
     for caption in split["test"]:
         assert set(caption.split()) <= seen_words
-        first, _, second = capdata.parse_shape_caption(caption)
-        assert first in seen_objects and second in seen_objects
+        objects, _ = capdata.parse_shape_caption(caption)
+        assert set(objects) <= seen_objects
+
+
+def test_three_object_world_holds_out_whole_chains():
+    captions = capdata.shape_captions(3)
+    assert len(captions) == len(set(captions)) == 20**3 * 2
+    split = capdata.shapes_split(400, 200, objects=3)
+    train = set(split["train"])
+    assert len(train) == 16_000 - 600 and not train & set(split["test"])
+    objects, relation = capdata.parse_shape_caption(split["test"][0])
+    assert len(objects) == 3 and relation in capdata.RELATIONS
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "a red circle",  # one object
+        "a red circle above a blue square left of a green cross",  # two relations
+        "a red circle below a blue square",
+        "a pink circle above a blue square",
+        "a red circle above a blue square above",
+    ],
+)
+def test_bad_shapes_captions_are_refused(caption):
+    with pytest.raises(ValueError, match="not a shapes caption"):
+        capdata.parse_shape_caption(caption)
+
+
+def test_three_object_scene_draws_each_object_in_its_third():
+    caption = "a red circle left of a blue square left of a green cross"
+    image = capdata.render_scenes([caption], 48, seed=1)[0].astype(int)
+    thirds = [image[:, 16 * k : 16 * (k + 1)].reshape(-1, 3) for k in range(3)]
+    red, blue, green = (
+        ((t[:, c] > 150) & (t.sum(1) < 450)).any()
+        for t, c in zip(thirds, (0, 2, 1), strict=True)
+    )
+    assert red and blue and green
 
 
 def test_scenes_are_reproducible_and_draw_both_colours():

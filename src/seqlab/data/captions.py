@@ -8,12 +8,14 @@ Synthetic shapes (:func:`shape_captions`, :func:`shapes_split`,
 :func:`render_scenes`): a white square canvas with two coloured shapes, captioned
 "a red circle above a blue square" or "a green cross left of a red triangle". Five
 colours x four shapes give 20 objects; with two relations, 20 x 20 x 2 = 800
-captions. There is no "below" or "right of": "a below b" is the picture of
-"b above a", and two true captions of one picture would make exact match a coin
-toss. The split holds out whole captions: the 800, sorted, are shuffled with
-``random.Random(SHAPES_SEED)``; the first ``test_captions`` are test, the next
-``val_captions`` val, the rest train. So a test caption is never trained on whole,
-but each of its words, objects and relations is (the tests check both).
+captions. The harder world has three objects in a row or a column ("a red circle
+above a blue square above a green cross", 20^3 x 2 = 16,000 captions). There is no
+"below" or "right of": "a below b" is the picture of "b above a", and two true
+captions of one picture would make exact match a coin toss. The split holds out
+whole captions: all of them, sorted, are shuffled with ``random.Random(SHAPES_SEED)``;
+the first ``test_captions`` are test, the next ``val_captions`` val, the rest train.
+So a test caption is never trained on whole, but each of its words, objects and
+relations is (the tests check both).
 
 The twemoji set is split compositionally by :func:`twemoji_split` (test captions are
 unseen whole, their words are not); the formats users bring that name no split
@@ -54,17 +56,26 @@ class Captioned(NamedTuple):
 
 
 # ---- synthetic shapes ----------------------------------------------------------------
-def shape_captions() -> list[str]:
-    """All 800 captions of the shapes world, sorted."""
-    objects = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+def shape_captions(objects: int = 2) -> list[str]:
+    """All captions of the shapes world with ``objects`` objects in a row or a
+    column, sorted: 800 for two, 16,000 for three ("a red circle above a blue
+    square above a green cross": one relation along the whole chain)."""
+    things = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+    chains = [[t] for t in things]
+    for _ in range(objects - 1):
+        chains = [[*chain, t] for chain in chains for t in things]
     return sorted(
-        f"a {a} {rel} a {b}" for a in objects for rel in RELATIONS for b in objects
+        f" {rel} ".join(f"a {t}" for t in chain)
+        for chain in chains
+        for rel in RELATIONS
     )
 
 
-def shapes_split(test_captions: int, val_captions: int) -> dict[str, list[str]]:
+def shapes_split(
+    test_captions: int, val_captions: int, objects: int = 2
+) -> dict[str, list[str]]:
     """Split name -> captions, held out as whole captions (module docstring)."""
-    captions = shape_captions()
+    captions = shape_captions(objects)
     if test_captions + val_captions >= len(captions):
         raise ValueError(
             f"data.test_captions {test_captions} + data.val_captions {val_captions} "
@@ -79,19 +90,32 @@ def shapes_split(test_captions: int, val_captions: int) -> dict[str, list[str]]:
     }
 
 
-def parse_shape_caption(caption: str) -> tuple[tuple[str, str], str, tuple[str, str]]:
-    """ "a red circle left of a blue square" -> (("red", "circle"), "left of",
-    ("blue", "square"))."""
+def parse_shape_caption(caption: str) -> tuple[list[tuple[str, str]], str]:
+    """ "a red circle left of a blue square" -> ([("red", "circle"), ("blue",
+    "square")], "left of"); the same for longer chains (one relation throughout)."""
     words = caption.split()
-    relation = " ".join(words[3:-3])
-    if words[0] != "a" or words[-3] != "a" or relation not in RELATIONS:
-        raise ValueError(f"not a shapes caption: {caption!r}")
-    return (words[1], words[2]), relation, (words[-2], words[-1])
+    objects, relations, i = [], set(), 0
+    while i + 3 <= len(words) and words[i] == "a":
+        if words[i + 1] not in COLOURS or words[i + 2] not in SHAPES:
+            break
+        objects.append((words[i + 1], words[i + 2]))
+        i += 3
+        if i == len(words):
+            if len(objects) >= 2 and len(relations) == 1:
+                return objects, relations.pop()
+            break
+        size = 1 if words[i] == "above" else 2
+        relation = " ".join(words[i : i + size])
+        if relation not in RELATIONS:
+            break
+        relations.add(relation)
+        i += size
+    raise ValueError(f"not a shapes caption: {caption!r}")
 
 
 def render_scenes(captions: Sequence[str], size: int, seed: int) -> np.ndarray:
     """One picture per caption, (N, size, size, 3) uint8: shape sizes, positions and
-    colours jittered by ``numpy.random.default_rng(seed)``. The two objects sit on one
+    colours jittered by ``numpy.random.default_rng(seed)``. The objects sit on one
     line (within 2 pixels), vertical for "above", horizontal for "left of", so that
     no picture is also the other relation's."""
     rng = np.random.default_rng(seed)
@@ -99,14 +123,16 @@ def render_scenes(captions: Sequence[str], size: int, seed: int) -> np.ndarray:
 
 
 def render_scene(caption: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """The picture of one shapes caption (first object above / left of the second)."""
-    first, relation, second = parse_shape_caption(caption)
+    """The picture of one shapes caption: the n objects, in order from the top (for
+    "above") or the left, each in its own n-th of the canvas along the line."""
+    objects, relation = parse_shape_caption(caption)
+    n = len(objects)
     image = np.full((size, size, 3), 255.0)
-    half, top = size / 2, 0.16 * size
-    line = rng.uniform(top + 3, size - top - 3)  # both objects near one line
-    for obj, (lo, hi) in ((first, (0.0, half)), (second, (half, float(size)))):
-        r = rng.uniform(0.11, 0.16) * size
-        along = rng.uniform(lo + r + 1, hi - r - 1)  # on the relation's axis
+    cell, top = size / n, 0.16 * size
+    line = rng.uniform(top + 3, size - top - 3)  # all objects near one line
+    for k, obj in enumerate(objects):
+        r = rng.uniform(0.11, 0.16) * size * 2 / n
+        along = rng.uniform(k * cell + r + 1, (k + 1) * cell - r - 1)
         across = line + rng.uniform(-2, 2)
         cy, cx = (along, across) if relation == "above" else (across, along)
         colour = np.array(COLOURS[obj[0]]) + rng.integers(-20, 21, 3)

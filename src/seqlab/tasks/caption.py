@@ -73,7 +73,9 @@ class CaptionDataConfig(Section):
     shift: int = Field(0, ge=0)
     lowercase: bool = False
     min_freq: int = Field(1, ge=1)
-    # shapes only: pictures per split, held-out captions, rendering seed
+    # shapes only: objects per scene (in a row or a column), pictures per split,
+    # held-out captions, rendering seed
+    objects: int = Field(2, ge=2, le=3)
     train_size: int = Field(20_000, ge=1)
     val_size: int = Field(500, ge=1)
     test_size: int = Field(2_000, ge=1)
@@ -143,7 +145,7 @@ def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
 
 
 def shapes_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
-    held = capdata.shapes_split(cfg.test_captions, cfg.val_captions)
+    held = capdata.shapes_split(cfg.test_captions, cfg.val_captions, cfg.objects)
     rng = random.Random(cfg.seed)
     sizes = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.test_size}
     result = {}
