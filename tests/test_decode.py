@@ -1,6 +1,7 @@
 """Sampling: budgets, reproducibility, filters, greedy; continuous batching of
 language models; greedy and beam search."""
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -147,6 +148,39 @@ def test_search_stops_at_max_len():
         options = {} if search is greedy_search else {"beam_size": 3}
         hyp = search(Scripted(), state, bos_id=BOS, eos_id=EOS, max_len=1, **options)
         assert len(hyp[0].tokens) == 1 and EOS not in hyp[0].tokens
+
+
+class Countdown(nn.Module):
+    """Row i emits A until its count (the state, (B, 1)) runs out, then <eos>; it
+    records the batch size of every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_sizes = []
+
+    def step(self, tokens, state):
+        self.batch_sizes.append(len(tokens))
+        log_probs = torch.full((len(tokens), 7), -9.0)
+        log_probs[:, A] = torch.where(state[:, 0] > 1, -0.1, -9.0)
+        log_probs[:, EOS] = torch.where(state[:, 0] > 1, -2.0, 0.0)
+        return log_probs, state - 1
+
+
+@pytest.mark.parametrize("beam_size", [None, 1])
+def test_rows_that_ended_leave_the_batch(beam_size):
+    counts = torch.tensor([[1.0], [4.0], [2.0]])
+    options = dict(bos_id=BOS, eos_id=EOS, max_len=3)
+    if beam_size is None:
+        search = greedy_search
+    else:
+        search = functools.partial(beam_search, beam_size=beam_size)
+    model = Countdown()
+    hyps = search(model, counts, **options)
+    assert model.batch_sizes == [3, 2, 1]  # row 0 ends at step 1, row 2 at step 2
+    assert [h.tokens for h in hyps] == [[], [A, A, A], [A]]  # row 1 cut by max_len
+    for row, hyp in zip(counts, hyps, strict=True):
+        alone = search(Countdown(), row.unsqueeze(0), **options)[0]
+        assert alone.tokens == hyp.tokens and alone.score == pytest.approx(hyp.score)
 
 
 @pytest.fixture(params=["attention", "peeky"])
@@ -331,3 +365,30 @@ def test_cat_states_stacks_rows_of_each_tensor():
     both = cat_states([a, b])
     assert isinstance(both, State) and both.extra is None
     assert both.h.sum(1).tolist() == [0, 0, 3]
+
+
+def test_beam_search_leaves_the_encoded_source_in_place_with_the_same_result(
+    seq2seq, monkeypatch
+):
+    from seqlab.models.seq2seq import DecoderState
+    from seqlab.models.transformer import (
+        Transformer,
+        TransformerConfig,
+        TransformerDecoderState,
+    )
+
+    torch.manual_seed(2)
+    cfg = TransformerConfig(d_model=16, num_heads=2, d_ff=32, dropout=0.0)
+    transformer = Transformer(cfg, 12).double().eval()
+    rnn, src, lengths = seq2seq
+    options = dict(bos_id=BOS, eos_id=EOS, max_len=9, beam_size=4)
+    for model, cls in ((rnn, DecoderState), (transformer, TransformerDecoderState)):
+        kept = beam_search(model, model.start(src, lengths), **options)
+        monkeypatch.setattr(cls, "same_across_beams", ())  # reorder everything
+        moved = beam_search(model, model.start(src, lengths), **options)
+        monkeypatch.undo()
+        assert [h.tokens for h in kept] == [h.tokens for h in moved]
+        for a, b in zip(kept, moved, strict=True):
+            assert a.score == b.score
+            if a.attention is not None:
+                torch.testing.assert_close(a.attention, b.attention, rtol=0, atol=0)

@@ -15,7 +15,9 @@ tensors, so that copying a row for each beam, reordering beams, and stacking or
 dropping sequences is one ``repeat_interleave``/``index_select``/``cat`` over the
 tree (:func:`map_state`, :func:`cat_states`), with no per-model reorder method. A
 state field ``attention`` (B, S), the weights of the step just taken, is collected
-into each hypothesis when present.
+into each hypothesis when present. A state class may name, in a class attribute
+``same_across_beams``, the fields that hold the encoded source: beam search copies
+them once per beam and never reorders them (:func:`reorder_beams`).
 
 Shapes: B batch, V vocabulary, P prefix length, N new tokens, K beam size, S source
 length.
@@ -274,27 +276,40 @@ def greedy_search(
 ) -> list[Hypothesis]:
     """The most likely token at every step, for each of the B rows of ``state``.
 
-    Stops after <eos> in every row or after ``max_len`` tokens (<eos> included).
+    A row stops after its <eos> or after ``max_len`` tokens (<eos> included), and
+    leaves the batch: the steps after it compute only the rows still going.
     """
     _check_search_args(max_len, beam_size=1)
     B = batch_size_of(state)
     device = _device_of(state)
+    rows = torch.arange(B, device=device)  # the input row of each row still going
     tokens = torch.full((B,), bos_id, dtype=torch.long, device=device)
     scores = torch.zeros(B, device=device)
-    finished = torch.zeros(B, dtype=torch.bool, device=device)
-    steps, weights = [], []
-    for _ in range(max_len):
+    history = torch.empty(B, 0, dtype=torch.long, device=device)
+    attention, found = None, {}
+    for step in range(max_len):
         log_probs, state = model.step(tokens, state)
-        tokens = log_probs.argmax(-1).masked_fill(finished, eos_id)  # (B,)
-        chosen = log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
-        scores += chosen.masked_fill(finished, 0.0)
-        steps.append(tokens)
-        weights.append(getattr(state, "attention", None))
-        finished |= tokens == eos_id
-        if bool(finished.all()):
-            break
-    attention = None if weights[0] is None else torch.stack(weights, dim=1)
-    return hypotheses(torch.stack(steps, dim=1), scores, attention, eos_id)
+        tokens = log_probs.argmax(-1)  # (B',)
+        scores = scores + log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
+        history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
+        attention = _extend_attention(attention, None, state)
+        done = tokens == eos_id
+        if step == max_len - 1:
+            done = torch.ones_like(done)
+        if bool(done.any()):
+            ended = done.nonzero().squeeze(1)
+            weights = None if attention is None else attention[ended]
+            hyps = hypotheses(history[ended], scores[ended], weights, eos_id)
+            found.update(zip(rows[ended].tolist(), hyps, strict=True))
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            rows, tokens, scores, history = (
+                t[keep] for t in (rows, tokens, scores, history)
+            )
+            attention = None if attention is None else attention[keep]
+            state = reorder(state, keep)
+    return [found[i] for i in range(B)]
 
 
 @torch.no_grad()
@@ -312,9 +327,10 @@ def beam_search(
 
     Each step every live beam proposes its V continuations; the K best sums of
     log-probabilities per row survive (:func:`select_top_k`). A beam that emitted
-    <eos> keeps its slot and score unchanged. The search stops when every beam has
-    ended or after ``max_len`` tokens; the winner per row maximises score /
-    length ** ``length_penalty`` (0: raw sums, 1: mean log-probability per token).
+    <eos> keeps its slot and score unchanged. A row stops when its K beams have
+    ended (and leaves the batch) or after ``max_len`` tokens; its winner maximises
+    score / length ** ``length_penalty`` (0: raw sums, 1: mean log-probability per
+    token).
     ``beam_size=1`` gives exactly :func:`greedy_search`.
     """
     _check_search_args(max_len, beam_size)
@@ -326,22 +342,57 @@ def beam_search(
     tokens = torch.full((B * K,), bos_id, dtype=torch.long, device=device)
     history = torch.empty(B * K, 0, dtype=torch.long, device=device)
     attention, finished = None, torch.zeros(B * K, dtype=torch.bool, device=device)
-    for _ in range(max_len):
+    rows, found = torch.arange(B, device=device), {}  # input row of each row going
+    for step in range(max_len):
         log_probs, state = model.step(tokens, state)
         log_probs = freeze_finished(log_probs, finished, eos_id)
         scores, origin, tokens = select_top_k(scores, log_probs, K)
-        state = reorder(state, origin)
+        state = reorder_beams(state, origin)
         history = torch.cat([history[origin], tokens.unsqueeze(1)], dim=1)
         attention = _extend_attention(attention, origin, state)
         finished = finished[origin] | (tokens == eos_id)
-        if bool(finished.all()):
-            break
-    return finalize(history, scores, attention, eos_id, length_penalty)
+        done = finished.view(-1, K).all(dim=1)  # (B',) rows whose K beams all ended
+        if step == max_len - 1:
+            done = torch.ones_like(done)
+        if bool(done.any()):
+            ended, beams = _rows_and_beams(done, K)
+            weights = None if attention is None else attention[beams]
+            hyps = finalize(
+                history[beams], scores[ended], weights, eos_id, length_penalty
+            )
+            found.update(zip(rows[ended].tolist(), hyps, strict=True))
+            keep, beams = _rows_and_beams(~done, K)
+            if keep.numel() == 0:
+                break
+            rows, scores = rows[keep], scores[keep]
+            tokens, history, finished = tokens[beams], history[beams], finished[beams]
+            attention = None if attention is None else attention[beams]
+            state = reorder(state, beams)
+    return [found[i] for i in range(B)]
+
+
+def _rows_and_beams(rows: Tensor, K: int) -> tuple[Tensor, Tensor]:
+    """The indices of the True rows of ``rows`` (B,), and of their K beams each."""
+    index = rows.nonzero().squeeze(1)
+    beams = index.unsqueeze(1) * K + torch.arange(K, device=index.device)
+    return index, beams.flatten()
 
 
 def reorder(state: Any, index: Tensor) -> Any:
     """The state's rows in the order ``index`` (B*K,) gives (beam reordering)."""
     return map_state(lambda t: t.index_select(0, index), state)
+
+
+def reorder_beams(state: Any, origin: Tensor) -> Any:
+    """Beam search's reorder. ``origin`` (B*K,) never leaves a source's own K rows,
+    so a field that is equal in those rows (one the state class names in
+    ``same_across_beams``: the encoder's output, its mask) stays as it is: copying
+    it at every step was most of a Transformer's beam search on the CPU."""
+    shared = getattr(state, "same_across_beams", ())
+    if not shared:
+        return reorder(state, origin)
+    moved = [f for f in state._fields if f not in shared]
+    return state._replace(**{f: reorder(getattr(state, f), origin) for f in moved})
 
 
 def freeze_finished(log_probs: Tensor, finished: Tensor, eos_id: int) -> Tensor:
@@ -411,13 +462,16 @@ def hypotheses(
     return result
 
 
-def _extend_attention(history: Tensor | None, origin: Tensor, state: Any):
-    weights = getattr(state, "attention", None)  # (B*K, S), already reordered
+def _extend_attention(history: Tensor | None, origin: Tensor | None, state: Any):
+    """history (R, N, S) in the order ``origin`` (None: as it is), and the state's
+    weights of the step just taken (R, S), already in that order, as row N."""
+    weights = getattr(state, "attention", None)
     if weights is None:
         return None
     if history is None:
         return weights.unsqueeze(1)
-    return torch.cat([history[origin], weights.unsqueeze(1)], dim=1)  # (B*K, N, S)
+    previous = history if origin is None else history[origin]
+    return torch.cat([previous, weights.unsqueeze(1)], dim=1)  # (R, N + 1, S)
 
 
 def _device_of(state: Any) -> torch.device:

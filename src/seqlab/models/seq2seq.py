@@ -121,6 +121,8 @@ class DecoderState(NamedTuple):
     for decoders without attention).
     """
 
+    same_across_beams = ("memory", "src_mask", "context")  # the source: not reordered
+
     h: Tensor
     c: Tensor | None
     memory: Tensor

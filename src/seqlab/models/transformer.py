@@ -365,6 +365,8 @@ class TransformerDecoderState(NamedTuple):
     self-attention caches per layer; attention (B, S): the last layer's
     cross-attention weights of the step just taken, averaged over heads."""
 
+    same_across_beams = ("memory_kv", "src_mask")  # the source: never reordered
+
     memory_kv: tuple[KVCache, ...]
     src_mask: Tensor
     caches: tuple[KVCache, ...]
