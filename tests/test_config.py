@@ -320,3 +320,14 @@ def test_cli_set_takes_several_pairs_and_repeats():
         ["train", "c.yaml", "--set", "a=1", "b.c=2", "--set", "d=3"]
     )
     assert args.overrides == ["a=1", "b.c=2", "d=3"]
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path):
+    from seqlab.run import load_run_config
+
+    cfg = load_run_config(path)
+    assert cfg.task in path.read_text()
