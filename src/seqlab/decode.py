@@ -304,11 +304,8 @@ def greedy_search(
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            rows, tokens, scores, history = (
-                t[keep] for t in (rows, tokens, scores, history)
-            )
-            attention = None if attention is None else attention[keep]
-            state = reorder(state, keep)
+            going = (rows, tokens, scores, history, attention, state)
+            rows, tokens, scores, history, attention, state = reorder(going, keep)
     return [found[i] for i in range(B)]
 
 
@@ -364,10 +361,9 @@ def beam_search(
             keep, beams = _rows_and_beams(~done, K)
             if keep.numel() == 0:
                 break
-            rows, scores = rows[keep], scores[keep]
-            tokens, history, finished = tokens[beams], history[beams], finished[beams]
-            attention = None if attention is None else attention[beams]
-            state = reorder(state, beams)
+            rows, scores = reorder((rows, scores), keep)
+            going = (tokens, history, finished, attention, state)
+            tokens, history, finished, attention, state = reorder(going, beams)
     return [found[i] for i in range(B)]
 
 
@@ -379,7 +375,8 @@ def _rows_and_beams(rows: Tensor, K: int) -> tuple[Tensor, Tensor]:
 
 
 def reorder(state: Any, index: Tensor) -> Any:
-    """The state's rows in the order ``index`` (B*K,) gives (beam reordering)."""
+    """The rows of every tensor of a tree (a state, or a tuple of tensors and
+    states) in the order ``index`` gives: beams reordered, ended rows dropped."""
     return map_state(lambda t: t.index_select(0, index), state)
 
 
