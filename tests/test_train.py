@@ -1,15 +1,18 @@
 """The trainer: exact resume, a tiny task learned, budgets, stopping, divergence."""
 
 import json
+from itertools import pairwise
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from seqlab.checkpoint import CheckpointError
+from seqlab.data.batching import LMBatch
 from seqlab.models.lm import RNNLMConfig
 from seqlab.run import load_run_config, train
 from seqlab.tasks.lm import LMDataConfig, LMRunConfig
-from seqlab.train import TrainConfig, lr_at
+from seqlab.train import TrainConfig, Trainer, lr_at
 
 
 def tiny_config(text_file, **train_kwargs) -> LMRunConfig:
@@ -48,12 +51,16 @@ def test_tiny_lm_learns_a_repeating_pattern(pattern_file, tmp_path):
     assert summary["stop_reason"] == "max_steps"
 
 
-def test_resume_equals_uninterrupted(pattern_file, tmp_path):
+@pytest.mark.parametrize("reset_state", [0.0, 0.3])
+def test_resume_equals_uninterrupted(pattern_file, tmp_path, reset_state):
+    def config(steps):
+        return tiny_config(pattern_file, max_steps=steps, reset_state=reset_state)
+
     full = tmp_path / "full"
-    train(tiny_config(pattern_file, max_steps=40), full)
+    train(config(40), full)
     part = tmp_path / "part"
-    train(tiny_config(pattern_file, max_steps=20), part)  # stops mid-epoch, saves
-    train(tiny_config(pattern_file, max_steps=40), part, resume=True)
+    train(config(20), part)  # stops mid-epoch, saves
+    train(config(40), part, resume=True)
     assert losses(part) == losses(full)  # bitwise: dropout RNG, carried state, Adam
     assert (
         json.loads((part / "summary.json").read_text())["val_loss"]
@@ -158,3 +165,45 @@ def test_seqlab_train_is_a_plain_function(pattern_file, tmp_path):
     summary = seqlab.train(cfg, tmp_path / "run", overrides=["train.max_steps=3"])
     assert summary["steps"] == 3
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+class StateCounter(torch.nn.Module):
+    """A stateful toy: its state counts the batches since it last started from
+    nothing, and it records that count for every batch it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[int] = []
+
+    def forward(self, input, targets, state=None):
+        count = 0 if state is None else int(state)
+        self.seen.append(count)
+        loss = (self.w - 1).pow(2).sum()
+        return SimpleNamespace(loss=loss, state=torch.tensor(count + 1))
+
+
+def counts_seen(tmp_path, reset_state: float, n: int = 200) -> list[int]:
+    model = StateCounter()
+    cfg = TrainConfig(epochs=1, progress=False, reset_state=reset_state, seed=3)
+    trainer = Trainer(
+        model,
+        cfg,
+        run_dir=tmp_path,
+        evaluate=lambda m: {"val_loss": 0.0},
+        meta={},
+        log=lambda line: None,
+    )
+    batch = LMBatch(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3), 6)
+    trainer.fit(lambda epoch: iter([batch] * n), steps_per_epoch=n)
+    return model.seen
+
+
+def test_reset_state_starts_some_batches_from_nothing(tmp_path):
+    assert counts_seen(tmp_path / "a", 0.0) == list(range(200))  # carried throughout
+    assert counts_seen(tmp_path / "b", 1.0) == [0] * 200  # never carried
+    seen = counts_seen(tmp_path / "c", 0.25)
+    resets = sum(count == 0 for count in seen[1:])
+    assert 30 <= resets <= 70  # about a quarter of 199
+    assert all(b in (0, a + 1) for a, b in pairwise(seen))  # carried, or reset
+    assert counts_seen(tmp_path / "d", 0.25) == seen  # the same draws every time

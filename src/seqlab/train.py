@@ -3,7 +3,9 @@
 It talks to a model through one call, ``out = model(**batch.inputs(),
 targets=batch.targets)``, and reads ``out.loss``. A batch whose class sets
 ``carries_state = True`` (the contiguous streams of truncated BPTT) also gets
-``state=`` the detached ``out.state`` of the previous batch, reset at every epoch.
+``state=`` the detached ``out.state`` of the previous batch, reset at every epoch
+and, with ``reset_state`` p > 0, before a batch with probability p (drawn from the
+seed and the step, so a resume or another rank draws the same).
 
 What it does: optimizer and learning-rate schedule, gradient clipping, evaluation
 every epoch or every N steps, early stopping, a time budget that stops cleanly and
@@ -71,6 +73,10 @@ class TrainConfig(Section):
     clip_norm: float | None = Field(1.0, gt=0)  # global-norm clipping; null: none
     eval_every: int | None = Field(None, ge=1)  # steps; null: at the end of each epoch
     patience: int | None = Field(None, ge=1)  # evaluations without improvement
+    # Truncated BPTT: the chance that a batch starts from a zero state instead of
+    # the one carried from the last batch. A stateful LM that never starts from
+    # nothing can fail to where generation starts: from zeros and a short prompt.
+    reset_state: float = Field(0.0, ge=0, le=1)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between TensorBoard/progress updates
@@ -274,7 +280,7 @@ class Trainer:
         inputs = batch.inputs()
         stateful = getattr(batch, "carries_state", False)
         if stateful:
-            inputs["state"] = detach(self.carry)
+            inputs["state"] = None if self._resets() else detach(self.carry)
         with self._autocast():
             out = self.forward(**inputs, targets=batch.targets)
         # the mean over ranks: what one process on the global batch would log
@@ -293,6 +299,14 @@ class Trainer:
         self.state.step_seconds += time.perf_counter() - start
         self._count(num_tokens, loss)
         return loss
+
+    def _resets(self) -> bool:
+        """Whether this step starts from a zero state (``reset_state``): a draw of
+        its own per step, the same on a resume and on every rank."""
+        p = self.cfg.reset_state
+        return (
+            p > 0 and random.Random(f"{self.cfg.seed}:{self.state.step}").random() < p
+        )
 
     def _autocast(self):
         if self.cfg.precision == "fp32":
