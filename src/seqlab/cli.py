@@ -70,6 +70,12 @@ def add_serve(commands) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: language models generate with bfloat16 weights (others: fp32)",
+    )
     for field in dataclasses.fields(Limits):
         flag = "--" + field.name.replace("_", "-")
         kind, default = type(field.default), field.default
@@ -88,7 +94,7 @@ def run_serve(args) -> int:
         raise ValueError("needs the serve extra: pip install 'seqlab[serve]'") from err
     names = [field.name for field in dataclasses.fields(Limits)]
     limits = Limits(**{name: getattr(args, name) for name in names})
-    serve(args.run_dirs, args.host, args.port, limits)
+    serve(args.run_dirs, args.host, args.port, limits, precision=args.precision)
     return 0
 
 
@@ -142,6 +148,12 @@ def add_bench_serve(kinds) -> None:
         "--max-batch", type=int, default=None, help="server micro-batch (1: none)"
     )
     p.add_argument(
+        "--batch-linger-ms", type=float, default=None, help="server (0: no linger)"
+    )
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16"), default=None, help="server's"
+    )
+    p.add_argument(
         "--server-cpus",
         default=None,
         help="CPUs of the server, e.g. 0 or 0-3 (Linux): keep the clients off them",
@@ -160,7 +172,13 @@ def run_bench_serve(args) -> int:
     if args.requests < 1 or args.time_cap <= 0 or min(clients) < 1:
         raise ValueError("--requests, --time-cap and --clients must be positive")
     options = []
-    for flag in ("max_in_flight", "workers", "max_batch"):
+    for flag in (
+        "max_in_flight",
+        "workers",
+        "max_batch",
+        "batch_linger_ms",
+        "precision",
+    ):
         if getattr(args, flag) is not None:
             options += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     image = None
@@ -187,6 +205,7 @@ def run_bench_serve(args) -> int:
                 text=args.input,
                 max_new_tokens=args.max_new_tokens,
                 image=image,
+                server_cpu=server.cpu_seconds,
             )
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))

@@ -573,6 +573,8 @@ class ContinuousBatch:
         advanced: list[Continuation] = []
         for group in self.groups:
             log_probs, group.state = self.model.step(group.tokens, group.state)
+            # a model in bfloat16 is sampled in float32 (top-p sums, temperatures)
+            log_probs = log_probs.float()
             group.tokens = choose_each(log_probs, group.samplers, group.groups)
             for c, token in zip(group.members, group.tokens.tolist(), strict=True):
                 c.tokens.append(token)

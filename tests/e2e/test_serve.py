@@ -5,6 +5,7 @@ classifier) train in seconds; the API tests call the app through FastAPI's
 TestClient, the last tests start ``seqlab serve`` on a free loopback port.
 """
 
+import asyncio
 import base64
 import io
 import json
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("fastapi", reason="needs the serve extra (pip install -e .[test])")
 from fastapi.testclient import TestClient
@@ -24,7 +26,13 @@ from fastapi.testclient import TestClient
 from seqlab import run
 from seqlab.serve.adapters import Sampling
 from seqlab.serve.app import create_app, load_models
-from seqlab.serve.batching import END, Channel, Generation, GenerationBatcher
+from seqlab.serve.batching import (
+    END,
+    Batcher,
+    Channel,
+    Generation,
+    GenerationBatcher,
+)
 from seqlab.serve.limits import Limits
 from seqlab.serve.loadtest import (
     Server,
@@ -209,6 +217,23 @@ def test_generate_streams_tokens_then_done(client):
     assert whole["text"] == text  # same seed, same text, streamed or not
 
 
+def test_bf16_serves_language_models_in_bf16_and_the_rest_in_fp32(runs):
+    models = load_models([runs["chars"], runs["dates"]], precision="bf16")
+    dtypes = {n: next(a.loaded.model.parameters()).dtype for n, a in models.items()}
+    assert dtypes == {"chars": torch.bfloat16, "dates": torch.float32}
+    body = {"model": "chars", "prompt": "to", "max_new_tokens": 12, "top_p": 0.9}
+    with TestClient(create_app(models)) as c:
+        texts = [
+            c.post("/v1/generate", json=body | {"seed": 3, "stream": False}).json()
+            for _ in range(2)
+        ]
+        assert texts[0] == texts[1] and len(texts[0]["text"]) > 0  # seeded
+        r = c.post("/v1/predict", json={"model": "dates", "input": "May 5, 1999"})
+        assert r.status_code == 200
+    with pytest.raises(ValueError, match="precision"):
+        load_models([runs["chars"]], precision="fp8")
+
+
 def test_openapi_docs_and_the_page_are_served(client):
     assert client.get("/docs").status_code == 200
     assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
@@ -315,6 +340,36 @@ def test_requests_that_wait_together_are_computed_as_one_batch(models, monkeypat
     assert sizes == [1, 3]
     for text in dates:  # as if each had come alone
         assert answers[text] == json.loads(real([text], 1)[0])["output"]
+
+
+def _batch_sizes(linger_s: float, gap_s: float) -> list[int]:
+    """Sizes of the batches a Batcher computes: three requests at once, then
+    three more, ``gap_s`` apart."""
+    sizes = []
+
+    class Echo:  # an adapter that answers at once
+        def predict_batch(self, items, beam):
+            sizes.append(len(items))
+            return [json.dumps(item) for item in items]
+
+    async def scenario():
+        batcher = Batcher(Echo(), None, max_batch=8, linger_s=linger_s)
+        first = [batcher.submit(i, 1) for i in range(3)]
+        assert await asyncio.gather(*first) == ["0", "1", "2"]
+        later = []
+        for i in range(3):
+            later.append(batcher.submit(i, 1))
+            await asyncio.sleep(gap_s)
+        assert await asyncio.gather(*later) == ["0", "1", "2"]
+
+    asyncio.run(scenario())
+    return sizes
+
+
+def test_a_batch_lingers_for_as_many_requests_as_the_last_one_held():
+    assert _batch_sizes(linger_s=0.5, gap_s=0.02) == [3, 3]  # they kept coming
+    assert _batch_sizes(linger_s=0.002, gap_s=0.1)[:2] == [3, 1]  # too far apart
+    assert len(_batch_sizes(linger_s=0.0, gap_s=0.02)) == 4  # no lingering: 3, 1, 1, 1
 
 
 def test_a_refused_input_fails_only_its_own_request_in_a_batch(models):
@@ -550,13 +605,21 @@ def test_the_page_shows_output_and_heat_map_in_chromium(server):
 
 def test_the_load_test_counts_answers_and_latencies(server):
     model = {"name": "dates", "endpoint": "predict", "example": "May 5, 1999"}
-    rows = load_test(server, model, clients=(1, 4), requests=12, time_cap=20)
+    cpu = iter([10.0, 10.6, 11.0, 11.3]).__next__  # the server's CPU seconds
+    rows = load_test(
+        server, model, clients=(1, 4), requests=12, time_cap=20, server_cpu=cpu
+    )
     assert [(r.clients, r.sent, r.ok, r.errors) for r in rows] == [
         (1, 12, 12, 0),
         (4, 12, 12, 0),
     ]
     assert all(0 < r.p50_ms <= r.p99_ms for r in rows)
-    assert "| dates | 4 | 12 | 12 |" in format_table(rows)
+    assert [r.server_cpu_ms for r in rows] == [50.0, 25.0]  # ms per answer
+    table = format_table(rows)
+    assert "| dates | 4 | 12 | 12 |" in table
+    ratio = rows[1].p99_ms / rows[0].p50_ms
+    assert f"| {ratio:.1f}x | 25.0 |" in table
+    assert load_test(server, model, clients=(1,), requests=2)[0].server_cpu_ms is None
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile(list(range(1, 101)), 99) == 99
 
@@ -586,4 +649,5 @@ def test_a_pinned_server_runs_on_its_cpus_only(runs):
     cpu = max(os.sched_getaffinity(0))
     with Server([runs["dates"]], cpus={cpu}) as started:
         assert os.sched_getaffinity(started.process.pid) == {cpu}
+        assert started.cpu_seconds() > 0  # loading torch and the run
         assert urllib.request.urlopen(started.url + "/healthz", timeout=5).status == 200

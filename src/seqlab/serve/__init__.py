@@ -18,6 +18,7 @@ def serve(
     port: int = 8000,
     limits=None,
     log=print,
+    precision: str = "fp32",
 ) -> None:
     """Load ``run_dirs`` once and serve them until interrupted."""
     import uvicorn
@@ -26,7 +27,7 @@ def serve(
     from seqlab.serve.limits import Limits
 
     limits = limits or Limits()
-    models = load_models(run_dirs)
+    models = load_models(run_dirs, precision)
     app = create_app(models, limits)
     # What is loaded lives as long as the server: out of the collector's sight, a
     # full collection no longer walks torch and the models (150 ms pauses under load)

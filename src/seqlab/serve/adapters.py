@@ -120,13 +120,17 @@ class Sampling:
 
 
 class GenerateAdapter:
-    """Language models: a prompt continued piece by piece."""
+    """Language models: a prompt continued piece by piece; with ``precision``
+    "bf16" the weights are converted to bfloat16 (sampling still reads float32
+    log-probabilities)."""
 
     endpoint = "generate"
     beam = False
 
-    def __init__(self, loaded: LoadedRun) -> None:
+    def __init__(self, loaded: LoadedRun, precision: str = "fp32") -> None:
         self.loaded = loaded
+        if precision == "bf16":
+            loaded.model.to(torch.bfloat16)
 
     def continuation(self, request: Sampling) -> decode.Continuation:
         """The request as a :class:`seqlab.decode.Continuation`: prompt ids, token
@@ -185,13 +189,25 @@ ADAPTERS: dict[str, type[PredictAdapter] | type[GenerateAdapter]] = {
 }
 
 
-def adapter_for(loaded: LoadedRun) -> PredictAdapter | GenerateAdapter:
+PRECISIONS = ("fp32", "bf16")
+
+
+def adapter_for(
+    loaded: LoadedRun, precision: str = "fp32"
+) -> PredictAdapter | GenerateAdapter:
+    """The run's adapter; ``precision`` "bf16" applies to language models (their
+    batched steps are matrix products that bfloat16 speeds up), the others stay
+    float32."""
     kind = loaded.cfg.task
     if kind not in ADAPTERS:
         raise ValueError(
             f"{loaded.run_dir} is a {kind!r} run, which seqlab serve cannot serve "
             f"yet; it serves {', '.join(ADAPTERS)}"
         )
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if ADAPTERS[kind] is GenerateAdapter:
+        return GenerateAdapter(loaded, precision)
     return ADAPTERS[kind](loaded)
 
 

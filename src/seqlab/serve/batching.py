@@ -30,34 +30,64 @@ class Batcher:
     """Micro-batching of one model's predictions: requests that arrive while a
     batch is computed wait, then go together as the next batch (up to
     ``max_batch``, those with the first one's beam size). A lone request goes at
-    once; under load one forward pass serves many requests."""
+    once; under load one forward pass serves many requests.
 
-    def __init__(self, adapter: PredictAdapter, pool, max_batch: int) -> None:
+    A batch that starts with fewer requests waiting than the last batch held first
+    lingers for the rest: while they keep coming, each within ``linger_s`` of the
+    one before, it waits for as many as the last batch had. Clients answered
+    together come back together, and without this the first of them would go
+    alone while the others queue behind it (one small batch, then one large:
+    every one of them waits for both). A single client never waits: its last batch
+    held one request.
+    """
+
+    def __init__(
+        self, adapter: PredictAdapter, pool, max_batch: int, linger_s: float = 0.0
+    ) -> None:
         self.adapter = adapter
         self.pool = pool
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self.pending: list[tuple[Any, int, asyncio.Future]] = []
         self.running = False
+        self.last_size = 1  # requests in the last batch computed
+        self.arrival: asyncio.Future | None = None  # what a lingering batch awaits
 
     def submit(self, item: Any, beam: int) -> asyncio.Future:
         """A future of the record for ``item`` (a text, or a picture's bytes: what
         the adapter reads), or of its InputError."""
         future = asyncio.get_running_loop().create_future()
         self.pending.append((item, beam, future))
+        if self.arrival is not None and not self.arrival.done():
+            self.arrival.set_result(None)
         if not self.running:
             self.running = True
             asyncio.get_running_loop().create_task(self._drain())
         return future
 
+    async def _linger(self) -> None:
+        """Wait while fewer requests are pending than the last batch held, as long
+        as each next one comes within ``linger_s``."""
+        expected = min(self.last_size, self.max_batch)
+        while len(self.pending) < expected:
+            self.arrival = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self.arrival, self.linger_s)
+            except asyncio.TimeoutError:
+                return
+
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self.pending:
+                if self.linger_s > 0:
+                    await self._linger()
                 beam = self.pending[0][1]
                 batch = [p for p in self.pending if p[1] == beam][: self.max_batch]
                 # known by their futures, not compared by value (a picture's bytes)
                 taken = {id(future) for _, _, future in batch}
                 self.pending = [p for p in self.pending if id(p[2]) not in taken]
+                self.last_size = len(batch)
                 items = [item for item, _, _ in batch]
                 try:
                     results = await loop.run_in_executor(

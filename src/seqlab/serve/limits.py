@@ -15,5 +15,8 @@ class Limits:
     max_body_bytes: int = 64 * 1024  # larger bodies: 413 before they are read
     max_in_flight: int = 32  # requests being computed; more at once get 429
     max_batch: int = 32  # predictions (or generations) of one model computed together
+    # ms a forming batch of predictions waits for the next request, while fewer wait
+    # than the last batch held (clients answered together come back together); 0: never
+    batch_linger_ms: float = 2.0
     workers: int = 2  # prediction threads (+ one per LM generating; torch's own on top)
     timeout_s: float = 30.0  # per request; a stream ends with an error event

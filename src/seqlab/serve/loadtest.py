@@ -5,14 +5,17 @@ are sent (fewer if ``time_cap`` seconds pass first: the test always stops by its
 each client (a thread with one keep-alive connection of the standard library's
 http.client: an asyncio client on the same core measured itself more than the
 server) sends its next request when its last one is answered, after one untimed
-request that opens its connection. Reported per level: requests/s, p50 and p99
-latency of the answered (200) requests, the 429s (turned away by the in-flight
-limit) and every other error (status or exception).
+request that opens its connection; this process collects no garbage while it
+measures. Reported per level: requests/s, p50 and p99 latency of the answered (200)
+requests, the 429s (turned away by the in-flight limit), every other error (status
+or exception), and, when the server is a process this test started
+(:class:`Server`), the server's CPU time per answered request.
 """
 
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import math
 import os
@@ -23,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.client import HTTPConnection, HTTPException
 from pathlib import Path
@@ -47,6 +51,7 @@ class LoadRow:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    server_cpu_ms: float | None = None  # per answered request; None: not measured
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,12 +112,19 @@ def _level(
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    start = time.perf_counter()
-    deadline[0] = start + time_cap
-    ready.wait()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - start
+    # no collection in this process while it measures: a full one walks everything
+    # imported (torch too) and would stall every client at once
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        deadline[0] = start + time_cap
+        ready.wait()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - start
+    finally:
+        gc.enable()
     return latencies, counts["rejected"], counts["errors"], seconds
 
 
@@ -126,9 +138,11 @@ def load_test(
     text: str | None = None,
     max_new_tokens: int = 32,
     image: bytes | None = None,
+    server_cpu: Callable[[], float | None] = lambda: None,
 ) -> list[LoadRow]:
     """Rows for one model (an entry of ``GET /v1/models``) at each client count.
-    A captioner is sent ``image`` (a picture file's bytes) in every request."""
+    A captioner is sent ``image`` (a picture file's bytes) in every request.
+    ``server_cpu`` gives the server's CPU seconds so far (None: unknown)."""
     text = text if text is not None else model["example"] or "hello"
     if model.get("kind") == "caption":
         if image is None:
@@ -147,9 +161,14 @@ def load_test(
         path, body = "/v1/predict", {"model": model["name"], "input": text}
     rows = []
     for n in clients:
+        cpu_before = server_cpu()
         latencies, rejected, errors, seconds = _level(
             url, path, body, n, requests, time_cap
         )
+        cpu_after = server_cpu()
+        cpu_ms = None
+        if cpu_before is not None and cpu_after is not None and latencies:
+            cpu_ms = round((cpu_after - cpu_before) * 1000 / len(latencies), 3)
         sent = len(latencies) + rejected + errors
         rows.append(
             LoadRow(
@@ -163,13 +182,20 @@ def load_test(
                 requests_per_s=round(len(latencies) / seconds, 1),
                 p50_ms=round(percentile(latencies, 50), 1),
                 p99_ms=round(percentile(latencies, 99), 1),
+                server_cpu_ms=cpu_ms,
             )
         )
     return rows
 
 
 def format_table(rows: list[LoadRow]) -> str:
-    header = "model | clients | sent | ok | 429 | errors | req/s | p50 ms | p99 ms"
+    """The rows as a markdown table; "p99 / p50 at 1" is a row's p99 over its
+    model's single-client p50 (the serve issue's goal: at most 5 at 32 clients)."""
+    alone = {r.model: r.p50_ms for r in rows if r.clients == 1}
+    header = (
+        "model | clients | sent | ok | 429 | errors | req/s | p50 ms | p99 ms"
+        " | p99 / p50 at 1 | server CPU ms/req"
+    )
     cells = [
         (
             r.model,
@@ -181,6 +207,8 @@ def format_table(rows: list[LoadRow]) -> str:
             r.requests_per_s,
             r.p50_ms,
             r.p99_ms,
+            f"{r.p99_ms / alone[r.model]:.1f}x" if alone.get(r.model) else "",
+            "" if r.server_cpu_ms is None else r.server_cpu_ms,
         )
         for r in rows
     ]
@@ -257,6 +285,16 @@ class Server:
                 time.sleep(0.1)
         self.__exit__()
         raise RuntimeError(f"seqlab serve did not answer on {self.url} in 2 minutes")
+
+    def cpu_seconds(self) -> float | None:
+        """The server process's CPU time so far (user + system; Linux's /proc),
+        None where that cannot be read."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, AttributeError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc) -> None:
         if self.process is not None:
