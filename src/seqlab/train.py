@@ -75,7 +75,7 @@ class TrainConfig(Section):
     patience: int | None = Field(None, ge=1)  # evaluations without improvement
     # Truncated BPTT: the chance that a batch starts from a zero state instead of
     # the one carried from the last batch. A stateful LM that never starts from
-    # nothing can fail to where generation starts: from zeros and a short prompt.
+    # nothing can fail where generation starts: from zeros and a short prompt.
     reset_state: float = Field(0.0, ge=0, le=1)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -38,7 +38,7 @@ class Batcher:
     together come back together, and without this the first of them would go
     alone while the others queue behind it (one small batch, then one large:
     every one of them waits for both). A single client never waits: its last batch
-    held one request.
+    held one request (the first request after a burst waits ``linger_s`` once).
     """
 
     def __init__(
