@@ -272,6 +272,18 @@ def test_bad_json_missing_and_unknown_fields(client):
     assert client.get("/healthz").status_code == 200
 
 
+def test_limits_out_of_range_are_refused_naming_the_option():
+    for bad, flag in [
+        (dict(max_batch=0), "--max-batch"),
+        (dict(workers=-1), "--workers"),
+        (dict(timeout_s=float("nan")), "--timeout-s"),
+        (dict(batch_linger_ms=-1.0), "--batch-linger-ms"),
+    ]:
+        with pytest.raises(ValueError, match=flag):
+            Limits(**bad)
+    assert Limits(batch_linger_ms=0).batch_linger_ms == 0  # no linger is allowed
+
+
 def test_input_beam_and_token_limits_name_the_field(client):
     r = client.post("/v1/predict", json={"model": "dates", "input": "1" * 2001})
     assert "at most 2000" in _error(r, 422, "input")

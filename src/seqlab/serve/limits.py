@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -20,3 +20,13 @@ class Limits:
     batch_linger_ms: float = 2.0
     workers: int = 2  # prediction threads (+ one per LM generating; torch's own on top)
     timeout_s: float = 30.0  # per request; a stream ends with an error event
+
+    def __post_init__(self) -> None:
+        """Each limit positive (the linger may be 0); ValueError naming its flag."""
+        for field in fields(self):
+            value, flag = getattr(self, field.name), "--" + field.name.replace("_", "-")
+            if field.name == "batch_linger_ms":
+                if not value >= 0:  # NaN too
+                    raise ValueError(f"{flag} must be >= 0, got {value}")
+            elif not value > 0:
+                raise ValueError(f"{flag} must be > 0, got {value}")
