@@ -163,6 +163,16 @@ def add_bench_serve(kinds) -> None:
     p.set_defaults(run=run_bench_serve, command="bench")
 
 
+# `seqlab bench serve` options handed on to the server it starts
+SERVER_OPTIONS = (
+    "max_in_flight",
+    "workers",
+    "max_batch",
+    "batch_linger_ms",
+    "precision",
+)
+
+
 def run_bench_serve(args) -> int:
     import urllib.request
 
@@ -172,13 +182,7 @@ def run_bench_serve(args) -> int:
     if args.requests < 1 or args.time_cap <= 0 or min(clients) < 1:
         raise ValueError("--requests, --time-cap and --clients must be positive")
     options = []
-    for flag in (
-        "max_in_flight",
-        "workers",
-        "max_batch",
-        "batch_linger_ms",
-        "precision",
-    ):
+    for flag in SERVER_OPTIONS:
         if getattr(args, flag) is not None:
             options += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     image = None

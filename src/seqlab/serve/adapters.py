@@ -36,6 +36,7 @@ class PredictAdapter:
     endpoint = "predict"
     beam = False  # whether a beam size above 1 means anything
     input_field = "input"  # the request field these models read
+    bf16 = False  # whether serving in bf16 (``--precision bf16``) converts its weights
 
     def __init__(self, loaded: LoadedRun) -> None:
         self.loaded = loaded
@@ -120,17 +121,15 @@ class Sampling:
 
 
 class GenerateAdapter:
-    """Language models: a prompt continued piece by piece; with ``precision``
-    "bf16" the weights are converted to bfloat16 (sampling still reads float32
-    log-probabilities)."""
+    """Language models: a prompt continued piece by piece. Served in bf16, their
+    weights are bfloat16 (sampling still reads float32 log-probabilities)."""
 
     endpoint = "generate"
     beam = False
+    bf16 = True  # their batched steps are matrix products that bfloat16 speeds up
 
-    def __init__(self, loaded: LoadedRun, precision: str = "fp32") -> None:
+    def __init__(self, loaded: LoadedRun) -> None:
         self.loaded = loaded
-        if precision == "bf16":
-            loaded.model.to(torch.bfloat16)
 
     def continuation(self, request: Sampling) -> decode.Continuation:
         """The request as a :class:`seqlab.decode.Continuation`: prompt ids, token
@@ -195,9 +194,8 @@ PRECISIONS = ("fp32", "bf16")
 def adapter_for(
     loaded: LoadedRun, precision: str = "fp32"
 ) -> PredictAdapter | GenerateAdapter:
-    """The run's adapter; ``precision`` "bf16" applies to language models (their
-    batched steps are matrix products that bfloat16 speeds up), the others stay
-    float32."""
+    """The run's adapter; ``precision`` "bf16" converts the weights of the kinds
+    whose adapter says ``bf16`` (language models), the others stay float32."""
     kind = loaded.cfg.task
     if kind not in ADAPTERS:
         raise ValueError(
@@ -206,9 +204,10 @@ def adapter_for(
         )
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if ADAPTERS[kind] is GenerateAdapter:
-        return GenerateAdapter(loaded, precision)
-    return ADAPTERS[kind](loaded)
+    adapter = ADAPTERS[kind](loaded)
+    if precision == "bf16" and adapter.bf16:
+        loaded.model.to(torch.bfloat16)
+    return adapter
 
 
 def config_summary(cfg) -> dict[str, Any]:

@@ -68,8 +68,7 @@ class Batcher:
     async def _linger(self) -> None:
         """Wait while fewer requests are pending than the last batch held, as long
         as each next one comes within ``linger_s``."""
-        expected = min(self.last_size, self.max_batch)
-        while len(self.pending) < expected:
+        while len(self.pending) < self.last_size:
             self.arrival = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(self.arrival, self.linger_s)
