@@ -33,6 +33,7 @@ from seqlab.cells import GRUCell, LSTMCell, LSTMState, RNNCell, check_activation
 
 State = Tensor | LSTMState
 IMPLS = ("auto", "loop")
+RECURRENT_INITS = ("default", "orthogonal", "identity")
 
 
 class RecurrentOutput(NamedTuple):
@@ -56,6 +57,7 @@ class _Recurrent(nn.Module):
         bidirectional: bool = False,
         impl: str = "auto",
         peephole: bool = False,
+        recurrent_init: str = "default",
     ) -> None:
         super().__init__()
         if peephole:  # LSTM takes this option itself and never passes it here
@@ -63,7 +65,12 @@ class _Recurrent(nn.Module):
                 f"peephole=True needs a cell state: only LSTM has peepholes, "
                 f"not {type(self).__name__}"
             )
-        _check_options(num_layers, dropout, impl)
+        _check_options(num_layers, dropout, impl, recurrent_init)
+        if recurrent_init != "default" and not self.has_recurrent_weights:
+            raise ValueError(
+                f"recurrent_init={recurrent_init!r} needs recurrent weights W_hh; the "
+                f"gates of {type(self).__name__} read x_t only: use 'default'"
+            )
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -80,6 +87,13 @@ class _Recurrent(nn.Module):
             for layer in range(num_layers)
             for _ in range(self.num_directions)
         )
+        self.recurrent_init = recurrent_init
+        if recurrent_init != "default":
+            for cell in self.cells:
+                init_recurrent_weight(cell.weight_hh, cell.num_gates, recurrent_init)
+
+    # Whether the cells have W_hh (minGRU/minLSTM do not): recurrent_init needs it.
+    has_recurrent_weights = True
 
     def make_cell(self, input_size: int) -> nn.Module:
         raise NotImplementedError
@@ -233,6 +247,8 @@ class _Recurrent(nn.Module):
             s += f", dropout={self.dropout}"
         if self.batch_first:
             s += ", batch_first=True"
+        if self.recurrent_init != "default":
+            s += f", recurrent_init={self.recurrent_init!r}"
         return s
 
 
@@ -272,17 +288,29 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """LSTM layer (gates i, f, g, o as in :class:`seqlab.cells.LSTMCell`).
 
-    Args: as torch.nn.LSTM plus ``peephole`` (gates also see the cell state) and
-    ``impl``.
+    Args: as torch.nn.LSTM plus ``peephole`` (gates also see the cell state),
+    ``impl``, ``recurrent_init`` (see :func:`init_recurrent_weight`) and
+    ``forget_bias``: when not 0, the forget gate's bias b_ih_f + b_hh_f starts at this
+    value (b_ih_f = forget_bias, b_hh_f = 0) so that f = σ(... + 1) keeps the cell
+    state early in training (Gers et al. 2000; Jozefowicz et al. 2015 use 1); 0 keeps
+    torch's uniform initialisation.
     Inputs: input (T, B, I), optional state LSTMState(h_0, c_0) each (L*D, B, H),
     optional lengths (B,).
     Outputs: RecurrentOutput(output (T, B, D*H), state LSTMState(h_n, c_n)).
     """
 
-    def __init__(self, *args, peephole: bool = False, **kwargs) -> None:
+    def __init__(
+        self, *args, peephole: bool = False, forget_bias: float = 0.0, **kwargs
+    ) -> None:
         self.peephole = peephole
         super().__init__(*args, **kwargs)
         self.fused_mode = None if peephole else "LSTM"
+        self.forget_bias = float(forget_bias)
+        if forget_bias and not self.bias:
+            raise ValueError(f"forget_bias={forget_bias} needs bias=True")
+        if forget_bias:
+            for cell in self.cells:
+                set_forget_bias(cell, forget_bias)
 
     def make_cell(self, input_size: int) -> nn.Module:
         return LSTMCell(input_size, self.hidden_size, self.bias, self.peephole)
@@ -325,7 +353,8 @@ class LSTM(_Recurrent):
         return LSTMState(stack([s.h for s in states]), stack([s.c for s in states]))
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, peephole={self.peephole}"
+        s = f"{super().extra_repr()}, peephole={self.peephole}"
+        return s + (f", forget_bias={self.forget_bias}" if self.forget_bias else "")
 
 
 class GRU(_Recurrent):
@@ -338,6 +367,32 @@ class GRU(_Recurrent):
 
     def make_cell(self, input_size: int) -> nn.Module:
         return GRUCell(input_size, self.hidden_size, self.bias)
+
+
+def init_recurrent_weight(weight: Tensor, num_gates: int, scheme: str) -> None:
+    """Set each gate's (H, H) block of a W_hh (G*H, H) in place.
+
+    "orthogonal": a random orthogonal matrix per block, W W^T = I (Saxe et al. 2014),
+    so that repeated multiplication by W_hh neither grows nor shrinks h at the start;
+    "identity": I per block (Le et al. 2015's IRNN, for relu RNNs). "default" leaves
+    torch's uniform initialisation. The biases and W_ih keep theirs.
+    """
+    if scheme == "default":
+        return
+    with torch.no_grad():
+        for block in weight.chunk(num_gates, dim=0):  # each (H, H)
+            if scheme == "orthogonal":
+                nn.init.orthogonal_(block)
+            else:
+                block.copy_(torch.eye(*block.shape))
+
+
+def set_forget_bias(cell: LSTMCell, value: float) -> None:
+    """b_ih_f = value, b_hh_f = 0: the forget gate's total bias is ``value``."""
+    H = cell.hidden_size
+    with torch.no_grad():
+        cell.bias_ih[H : 2 * H].fill_(value)  # gates i, f, g, o: f is rows H..2H
+        cell.bias_hh[H : 2 * H].zero_()
 
 
 def _cell_weights(cell: nn.Module, with_none: bool = False) -> list[Tensor | None]:
@@ -358,13 +413,20 @@ def _where(keep: Tensor, new: State, old: State) -> State:
     return torch.where(keep, new, old)
 
 
-def _check_options(num_layers: int, dropout: float, impl: str) -> None:
+def _check_options(
+    num_layers: int, dropout: float, impl: str, recurrent_init: str
+) -> None:
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if impl not in IMPLS:
         raise ValueError(f"unknown impl {impl!r}; choose one of {', '.join(IMPLS)}")
+    if recurrent_init not in RECURRENT_INITS:
+        choices = ", ".join(RECURRENT_INITS)
+        raise ValueError(
+            f"unknown recurrent_init {recurrent_init!r}; choose one of {choices}"
+        )
 
 
 def _check_state(state: Tensor, shape: tuple[int, ...], name: str) -> None:
@@ -436,20 +498,25 @@ def make_recurrent(
     batch_first: bool = True,
     activation: str = "tanh",
     peephole: bool = False,
+    forget_bias: float = 0.0,
+    recurrent_init: str = "default",
 ) -> _Recurrent:
     """The recurrent layer a model config names by ``cell``; batch-first by default.
 
-    ``activation`` applies to cell="rnn" and ``peephole`` to cell="lstm"; asking for
-    either on another cell is an error, not silently ignored.
+    ``activation`` applies to cell="rnn", ``peephole`` and ``forget_bias`` to
+    cell="lstm"; asking for one on another cell is an error, not silently ignored.
+    ``recurrent_init`` applies to every cell with a W_hh (not mingru/minlstm).
     """
     common = dict(
         num_layers=num_layers,
         dropout=dropout,
         bidirectional=bidirectional,
         batch_first=batch_first,
+        recurrent_init=recurrent_init,
     )
-    if cell != "lstm" and peephole:
-        raise ValueError(f"peephole=True needs cell='lstm', got cell={cell!r}")
+    if cell != "lstm" and (peephole or forget_bias):
+        option = "peephole=True" if peephole else f"forget_bias={forget_bias}"
+        raise ValueError(f"{option} needs cell='lstm', got cell={cell!r}")
     if cell != "rnn" and activation != "tanh":
         raise ValueError(
             f"activation={activation!r} applies to cell='rnn', got cell={cell!r}"
@@ -457,7 +524,13 @@ def make_recurrent(
     if cell == "rnn":
         return RNN(input_size, hidden_size, activation=activation, **common)
     if cell == "lstm":
-        return LSTM(input_size, hidden_size, peephole=peephole, **common)
+        return LSTM(
+            input_size,
+            hidden_size,
+            peephole=peephole,
+            forget_bias=forget_bias,
+            **common,
+        )
     if cell == "gru":
         return GRU(input_size, hidden_size, **common)
     if cell in ("mingru", "minlstm"):

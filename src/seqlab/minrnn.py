@@ -254,6 +254,8 @@ class _MinRecurrent(_Recurrent):
     """seqlab's recurrent layer (stacking, directions, lengths, dropout) over min cells;
     parallel mode replaces each direction's step-by-step loop by a scan."""
 
+    has_recurrent_weights = False  # the gates read x_t only
+
     def __init__(self, *args, scan: str = "linear", **kwargs) -> None:
         if scan not in SCANS:
             raise ValueError(f"unknown scan {scan!r}; choose one of {', '.join(SCANS)}")

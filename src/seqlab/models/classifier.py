@@ -42,6 +42,11 @@ class ClassifierConfig(Section):
     cell: Literal["rnn", "lstm", "gru"] = "lstm"  # the encoder (see module docstring)
     activation: Literal["tanh", "relu", "sigmoid"] = "tanh"  # cell: rnn only
     peephole: bool = False  # cell: lstm only
+    # cell: lstm only. Not 0: the forget gate's bias starts at this value (1 in
+    # Jozefowicz et al. 2015), so that the cell state is kept early on; 0: torch's init.
+    forget_bias: float = 0.0
+    # Each gate's block of W_hh: torch's uniform, orthogonal, or the identity (IRNN).
+    recurrent_init: Literal["default", "orthogonal", "identity"] = "default"
     embedding_size: int = Field(128, ge=1)
     hidden_size: int = Field(128, ge=1)  # per direction
     num_layers: int = Field(1, ge=1)
@@ -92,6 +97,8 @@ class Classifier(nn.Module):
             bidirectional=cfg.bidirectional,
             activation=cfg.activation,
             peephole=cfg.peephole,
+            forget_bias=cfg.forget_bias,
+            recurrent_init=cfg.recurrent_init,
         )
         self.pool = Pooling(cfg.pooling, directions * cfg.hidden_size, cfg)
         self.drop = nn.Dropout(cfg.dropout)

@@ -32,6 +32,11 @@ from seqlab.layers import make_recurrent
 class RNNRegressorConfig(Section):
     kind: Literal["rnn_regressor"] = "rnn_regressor"
     cell: Literal["rnn", "lstm", "gru"] = "gru"
+    # cell: lstm only. Not 0: the forget gate's bias starts at this value (1 in
+    # Jozefowicz et al. 2015), so that the cell state is kept early on; 0: torch's init.
+    forget_bias: float = 0.0
+    # Each gate's block of W_hh: torch's uniform, orthogonal, or the identity (IRNN).
+    recurrent_init: Literal["default", "orthogonal", "identity"] = "default"
     hidden_size: int = Field(32, ge=1)
     num_layers: int = Field(1, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # between layers and before the head
@@ -66,7 +71,13 @@ class RNNRegressor(nn.Module):
         del window
         self.cfg = cfg
         self.rnn = make_recurrent(
-            cfg.cell, 1, cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout
+            cfg.cell,
+            1,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            dropout=cfg.dropout,
+            forget_bias=cfg.forget_bias,
+            recurrent_init=cfg.recurrent_init,
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(cfg.hidden_size, 1)

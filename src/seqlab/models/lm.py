@@ -30,6 +30,11 @@ class RNNLMConfig(Section):
     cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
     activation: Literal["tanh", "relu", "sigmoid"] = "tanh"  # cell: rnn only
     peephole: bool = False  # cell: lstm only
+    # cell: lstm only. Not 0: the forget gate's bias starts at this value (1 in
+    # Jozefowicz et al. 2015), so that the cell state is kept early on; 0: torch's init.
+    forget_bias: float = 0.0
+    # Each gate's block of W_hh: torch's uniform, orthogonal, or the identity (IRNN).
+    recurrent_init: Literal["default", "orthogonal", "identity"] = "default"
     embedding_size: int = Field(128, ge=1)
     hidden_size: int = Field(256, ge=1)
     num_layers: int = Field(1, ge=1)
@@ -74,6 +79,8 @@ class RNNLM(nn.Module):
             dropout=cfg.dropout,
             activation=cfg.activation,
             peephole=cfg.peephole,
+            forget_bias=cfg.forget_bias,
+            recurrent_init=cfg.recurrent_init,
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(cfg.hidden_size, vocab_size)

@@ -58,6 +58,11 @@ class Seq2SeqConfig(Section):
     cell: Literal["rnn", "lstm", "gru"] = "lstm"
     activation: Literal["tanh", "relu", "sigmoid"] = "tanh"  # cell: rnn only
     peephole: bool = False  # cell: lstm only
+    # cell: lstm only. Not 0: the forget gate's bias starts at this value (1 in
+    # Jozefowicz et al. 2015), so that the cell state is kept early on; 0: torch's init.
+    forget_bias: float = 0.0
+    # Each gate's block of W_hh: torch's uniform, orthogonal, or the identity (IRNN).
+    recurrent_init: Literal["default", "orthogonal", "identity"] = "default"
     embedding_size: int = Field(64, ge=1)  # source and target embeddings each
     hidden_size: int = Field(256, ge=1)  # encoder (each direction) and decoder
     num_layers: int = Field(1, ge=1)  # of the encoder, and of the decoder
@@ -173,6 +178,8 @@ def _recurrent(cfg: Seq2SeqConfig, input_size: int, num_layers: int, **kwargs):
         dropout=cfg.dropout,
         activation=cfg.activation,
         peephole=cfg.peephole,
+        forget_bias=cfg.forget_bias,
+        recurrent_init=cfg.recurrent_init,
         **kwargs,
     )
 

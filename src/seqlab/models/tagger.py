@@ -41,6 +41,11 @@ from seqlab.layers import make_recurrent
 class TaggerConfig(Section):
     kind: Literal["tagger"] = "tagger"
     cell: Literal["rnn", "lstm", "gru"] = "lstm"  # words and characters alike
+    # cell: lstm only. Not 0: the forget gate's bias starts at this value (1 in
+    # Jozefowicz et al. 2015), so that the cell state is kept early on; 0: torch's init.
+    forget_bias: float = 0.0
+    # Each gate's block of W_hh: torch's uniform, orthogonal, or the identity (IRNN).
+    recurrent_init: Literal["default", "orthogonal", "identity"] = "default"
     embedding_size: int = Field(100, ge=1)
     hidden_size: int = Field(128, ge=1)  # per direction
     num_layers: int = Field(1, ge=1)
@@ -102,6 +107,8 @@ class Tagger(nn.Module):
             num_layers=cfg.num_layers,
             dropout=cfg.dropout,
             bidirectional=cfg.bidirectional,
+            forget_bias=cfg.forget_bias,
+            recurrent_init=cfg.recurrent_init,
         )
         directions = 2 if cfg.bidirectional else 1
         self.output = nn.Linear(directions * cfg.hidden_size, num_tags)
@@ -174,7 +181,12 @@ class CharEncoder(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(num_chars, cfg.char_embedding_size, padding_idx=0)
         self.rnn = make_recurrent(
-            cfg.cell, cfg.char_embedding_size, cfg.char_hidden_size, bidirectional=True
+            cfg.cell,
+            cfg.char_embedding_size,
+            cfg.char_hidden_size,
+            bidirectional=True,
+            forget_bias=cfg.forget_bias,
+            recurrent_init=cfg.recurrent_init,
         )
 
     def forward(self, chars: Tensor) -> Tensor:
