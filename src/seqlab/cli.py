@@ -450,17 +450,17 @@ def run_evaluate(args) -> int:
     from seqlab import run
 
     loaded = run.load_run(args.run_dir)
+    if args.beam is not None:  # refused before the data is read
+        loaded.task.require("beam", "--beam")
+        if args.beam < 1:
+            raise ValueError(f"--beam must be >= 1, got {args.beam}")
     loaded.task.load_data(args.data_dir)
     if args.split not in loaded.task.splits():
         raise ValueError(
             f"--split {args.split!r}: this data set has the splits "
             f"{', '.join(loaded.task.splits())}"
         )
-    options = {}
-    if args.beam is not None:
-        if args.beam < 1 or not hasattr(loaded.task, "predict"):
-            raise ValueError("--beam needs a seq2seq run and a beam size >= 1")
-        options["beam"] = args.beam
+    options = {} if args.beam is None else {"beam": args.beam}
     metrics = loaded.task.evaluate(loaded.model, args.split, **options)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -542,12 +542,12 @@ def run_predict(args) -> int:
     if args.beam < 1:
         raise ValueError(f"--beam must be >= 1, got {args.beam}")
     loaded = run.load_run(args.run_dir)
-    if not hasattr(loaded.task, "predict"):
-        raise ValueError(
-            f"{args.run_dir} is a {loaded.cfg.task!r} run, which has no "
-            "predict; use seqlab generate for language models"
-        )
-    if args.image:  # a caption run reads picture paths as its input lines
+    loaded.task.require("predicts", "seqlab predict")
+    if args.beam != 1:
+        loaded.task.require("beam", "--beam")
+    if args.image:
+        # a caption run reads picture paths as its input lines
+        loaded.task.require("images", "--image")
         lines = list(args.image)
     elif args.input:
         lines = Path(args.input).read_text(encoding="utf-8").splitlines()
@@ -698,8 +698,9 @@ def run_plot_attention(args) -> int:
     loaded = run.load_run(args.run_dir)
     if args.image is not None:
         return _plot_image_attention(loaded, args)
-    if not hasattr(loaded.task, "translate"):
-        raise ValueError(f"{args.run_dir} is a {loaded.cfg.task!r} run, not seq2seq")
+    loaded.task.require("attention_plot", "seqlab plot-attention")
+    if loaded.task.supports("images"):
+        raise ValueError(f"{args.run_dir} is a caption run: give --image, not --input")
     result = loaded.task.translate(loaded.model, [args.input], beam=args.beam)[0]
     if result.attention is None:
         decoder = getattr(loaded.cfg.model, "decoder", "?")
@@ -733,8 +734,7 @@ def run_plot_attention(args) -> int:
 def _plot_image_attention(loaded, args) -> int:
     from seqlab import plots
 
-    if not hasattr(loaded.task, "caption"):
-        raise ValueError(f"--image needs a caption run; {args.run_dir} is not one")
+    loaded.task.require("images", "--image")
     images = loaded.task.read_images([args.image])  # read once: captioned and drawn
     result = loaded.task.caption_images(
         loaded.model, [args.image], images, beam=args.beam

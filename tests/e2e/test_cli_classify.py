@@ -116,3 +116,16 @@ def test_data_with_another_label_set_is_refused(run_dir, capsys):
     finally:
         data.write_text(original)
     assert main(["evaluate", str(run_dir), "--split", "test", "--json"]) == 0
+
+
+def test_an_option_the_task_lacks_is_refused_in_one_line(run_dir, capsys):
+    """The task's capabilities decide: a classifier has no beam and no pictures."""
+    assert main(["evaluate", str(run_dir), "--beam", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--beam" in err and "'classify'" in err
+    assert "seq2seq and caption" in err  # the tasks the option applies to
+    assert main(["predict", str(run_dir), "--image", "x.png"]) == 2
+    assert "--image" in capsys.readouterr().err
+    argv = ["plot-attention", str(run_dir), "--input", "hi", "--out", "a.png"]
+    assert main(argv) == 2
+    assert "plot-attention" in capsys.readouterr().err

@@ -205,3 +205,11 @@ def test_unknown_config_key_names_path_and_file(tmp_path, capsys):
     assert main(["train", str(config), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "model.hiden_size" in err and "c.yaml" in err
+
+
+def test_predict_and_beam_are_refused_for_a_language_model(run_dir, capsys):
+    assert main(["predict", str(run_dir), "--input", str(run_dir / "config.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "'lm' run has no predict" in err and "Traceback" not in err
+    assert main(["evaluate", str(run_dir), "--beam", "2"]) == 2
+    assert "--beam" in capsys.readouterr().err

@@ -34,12 +34,16 @@ class PredictAdapter:
     Their input is a text, the request's ``input``."""
 
     endpoint = "predict"
-    beam = False  # whether a beam size above 1 means anything
     input_field = "input"  # the request field these models read
     bf16 = False  # whether serving in bf16 (``--precision bf16``) converts its weights
 
     def __init__(self, loaded: LoadedRun) -> None:
         self.loaded = loaded
+
+    @property
+    def beam(self) -> bool:
+        """Whether a beam size above 1 means anything: the task says."""
+        return self.loaded.task.supports("beam")
 
     def predict_batch(self, texts: list[str], beam: int = 1) -> list[str | InputError]:
         """The task's JSON record per text (as JSON text: the server puts it into
@@ -65,17 +69,14 @@ class PredictAdapter:
 class Seq2SeqAdapter(PredictAdapter):
     """Encoder-decoders: output text, score, tokens and the attention matrix."""
 
-    beam = True
-
     def example(self) -> str:
-        return "May 5, 1999" if "date" in self.loaded.cfg.data.dataset else ""
+        return "May 5, 1999" if "date" in (self.loaded.cfg.data.dataset or "") else ""
 
 
 class CaptionAdapter(PredictAdapter):
     """Captioners: a picture in (the file's bytes, any format Pillow reads), its
     caption, score, tokens and one attention map (G, G) per token out."""
 
-    beam = True
     input_field = "image"
 
     def __init__(self, loaded: LoadedRun) -> None:

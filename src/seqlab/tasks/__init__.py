@@ -1,16 +1,14 @@
 """Tasks: what turns a run config into data, a model, and evaluation.
 
-``TASKS`` maps the config's ``task`` key to (config schema, task class); a task class
-has ``prepare(cfg, data_dir, run_dir)`` (training) and ``load(cfg, run_dir)``
-(inference), ``model_sizes``, ``train_batches(epoch)``, ``steps_per_epoch()``,
-``splits()``, ``evaluate(model, split)``, ``load_data(data_dir)`` (evaluation of a
-loaded run) and the class attributes ``monitor``/``maximize`` (the metric that picks
-the best checkpoint). Tasks whose models map inputs to outputs add
-``predict(model, lines, beam=, as_json=) -> list[str]`` for ``seqlab predict``.
+``TASKS`` maps the config's ``task`` key to (config schema, task class). Every task
+class derives from :class:`seqlab.tasks.base.Task` (the contract: one method per job)
+and declares its ``capabilities`` (predicts, beam, generates, images, ...), which the
+CLI, serve and export ask instead of probing for methods.
 """
 
 from __future__ import annotations
 
+from seqlab.tasks.base import Capabilities, Task, UnsupportedOption
 from seqlab.tasks.caption import CaptionRunConfig, CaptionTask
 from seqlab.tasks.classify import ClassifyRunConfig, ClassifyTask
 from seqlab.tasks.forecast import ForecastRunConfig, ForecastTask
@@ -29,6 +27,7 @@ TASKS = {
 
 __all__ = [
     "TASKS",
+    "Capabilities",
     "CaptionRunConfig",
     "CaptionTask",
     "ClassifyRunConfig",
@@ -41,4 +40,6 @@ __all__ = [
     "Seq2SeqTask",
     "TagRunConfig",
     "TagTask",
+    "Task",
+    "UnsupportedOption",
 ]

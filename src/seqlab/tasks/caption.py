@@ -51,6 +51,7 @@ from seqlab.data.batching import pad_sequences
 from seqlab.data.images import BACKGROUNDS, decode_image, read_image
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
+from seqlab.tasks.base import Capabilities, Task
 from seqlab.tasks.seq2seq import DecodeConfig
 from seqlab.train import TrainConfig
 
@@ -280,8 +281,13 @@ class Caption:
 
 
 # ---- the task ------------------------------------------------------------------------
-class CaptionTask:
+class CaptionTask(Task):
     """Vocabulary, tensors, batches, search and scores for one captioning run."""
+
+    name = "caption"
+    capabilities = Capabilities(
+        predicts=True, beam=True, images=True, attention_plot=True
+    )
 
     monitor = "val_exact_match"
     maximize = True
@@ -302,7 +308,7 @@ class CaptionTask:
         train = [task.tokenize(t) for refs in splits["train"].references for t in refs]
         task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq)
         task.vocab.save(run_dir / "vocab.json")
-        task.set_splits(splits)
+        task.set_data(splits)
         return task
 
     @classmethod
@@ -310,9 +316,9 @@ class CaptionTask:
         return cls(cfg, Vocab.load(run_dir / "vocab.json"))
 
     def load_data(self, data_dir: str | Path | None) -> None:
-        self.set_splits(read_splits(self.cfg.data, data_dir))
+        self.set_data(read_splits(self.cfg.data, data_dir))
 
-    def set_splits(self, splits: dict[str, Split]) -> None:
+    def set_data(self, splits: dict[str, Split]) -> None:
         bos, eos = Vocab.bos_id, Vocab.eos_id
         for name, split in splits.items():
             if self.cfg.data.lowercase:
@@ -326,6 +332,8 @@ class CaptionTask:
                 to_images(split.images), image_of, tgt_in, tgt_out, lengths
             )
             self.references[name] = split.references
+
+    set_splits = set_data  # its name before the task contract
 
     def tokenize(self, text: str) -> list[str]:
         return tokenize(text.lower() if self.cfg.data.lowercase else text)

@@ -51,6 +51,7 @@ from seqlab.data.datasets import DataError
 from seqlab.data.tokenizers import Tokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models.classifier import ClassifierConfig
+from seqlab.tasks.base import Capabilities, Task
 from seqlab.tasks.lm import (
     OpenCCConversion,
     check_opencc,
@@ -234,8 +235,11 @@ def check_labels(
 # ---------------------------------------------------------------- the task
 
 
-class ClassifyTask:
+class ClassifyTask(Task):
     """Vocabulary, labels, batches, evaluation and prediction of a classify run."""
+
+    name = "classify"
+    capabilities = Capabilities(predicts=True)
 
     monitor = "val_accuracy"  # what picks the best checkpoint; higher is better
     maximize = True
@@ -276,7 +280,7 @@ class ClassifyTask:
         )
         task.vocab.save(run_dir / "vocab.json")
         save_labels(labels, run_dir / LABELS_FILE)
-        task.examples = {split: task.encode(pairs) for split, pairs in raw.items()}
+        task.set_data(raw)
         return task
 
     @classmethod
@@ -293,7 +297,11 @@ class ClassifyTask:
         raw = read_splits(self.cfg.data, data_dir)
         where = _source(self.cfg.data)
         check_labels(_label_sets(raw), self.labels, where, self.run_dir)
-        self.examples = {split: self.encode(pairs) for split, pairs in raw.items()}
+        self.set_data(raw)
+
+    def set_data(self, splits: dict[str, list[tuple[str, Any]]]) -> None:
+        """Split name -> (text, label) pairs, encoded and kept."""
+        self.examples = {split: self.encode(pairs) for split, pairs in splits.items()}
 
     def tokenize(self, text: str) -> list[str]:
         tokens = self.tokenizer.tokenize(

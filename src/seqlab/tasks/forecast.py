@@ -31,6 +31,7 @@ from seqlab.data.batching import WindowBatch
 from seqlab.data.vocab import Vocab
 from seqlab.metrics import rmse
 from seqlab.models.forecaster import MLPRegressorConfig, RNNRegressorConfig
+from seqlab.tasks.base import Capabilities, Task
 from seqlab.train import TrainConfig
 
 SCALER_FILE = "scaler.json"
@@ -83,8 +84,11 @@ def split_series(values: list[float], cfg: ForecastDataConfig) -> dict[str, rang
     }
 
 
-class ForecastTask:
+class ForecastTask(Task):
     """Windows, scaling, evaluation against baselines, and prediction."""
+
+    name = "forecast"
+    capabilities = Capabilities(predicts=True)
 
     monitor = "val_rmse"  # what picks the best checkpoint; lower is better
     maximize = False
@@ -112,7 +116,7 @@ class ForecastTask:
         (run_dir / SCALER_FILE).write_text(
             json.dumps({"mean": task.mean, "std": task.std}) + "\n"
         )
-        task.values, task.targets = values, targets
+        task.set_data(values)
         return task
 
     @classmethod
@@ -122,8 +126,12 @@ class ForecastTask:
 
     def load_data(self, data_dir: str | Path | None) -> None:
         del data_dir
-        self.values = [v for _, v in readers.read_sunspots()]
-        self.targets = split_series(self.values, self.cfg.data)
+        self.set_data([v for _, v in readers.read_sunspots()])
+
+    def set_data(self, splits: list[float]) -> None:
+        """The whole series; its splits are ranges of target positions in it."""
+        self.values = splits
+        self.targets = split_series(splits, self.cfg.data)
 
     @property
     def model_sizes(self) -> dict[str, int]:

@@ -31,6 +31,7 @@ from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models.lm import RNNLMConfig
 from seqlab.models.transformer import TransformerLMConfig
+from seqlab.tasks.base import Capabilities, Task
 from seqlab.train import TrainConfig
 from seqlab.utils import detach
 
@@ -155,8 +156,11 @@ def tokenize_doc(doc, tokenizer: Tokenizer, lowercase: bool) -> list[str]:
     return tokenizer.tokenize(doc.lower() if lowercase else doc)
 
 
-class LMTask:
+class LMTask(Task):
     """Builds vocab, streams, model inputs and evaluation for one LM run config."""
+
+    name = "lm"
+    capabilities = Capabilities(generates=True, sampling=True)
 
     monitor = "val_loss"  # what picks the best checkpoint; lower is better
     maximize = False
@@ -182,7 +186,7 @@ class LMTask:
         )
         vocab.save(run_dir / "vocab.json")
         task = cls(cfg, tokenizer, vocab)
-        task.streams = {split: task.encode_docs(docs) for split, docs in tokens.items()}
+        task.set_data(raw)
         return task
 
     @classmethod
@@ -193,8 +197,11 @@ class LMTask:
 
     def load_data(self, data_dir: str | Path | None) -> None:
         """Read the corpus again and encode it with this run's vocabulary."""
-        raw = read_corpus(self.cfg.data, data_dir)
-        tokens = tokenize_splits(raw, self.tokenizer, self.cfg.data.lowercase)
+        self.set_data(read_corpus(self.cfg.data, data_dir))
+
+    def set_data(self, splits: dict[str, list]) -> None:
+        """Split name -> documents as read: tokenized, encoded, one stream each."""
+        tokens = tokenize_splits(splits, self.tokenizer, self.cfg.data.lowercase)
         self.streams = {split: self.encode_docs(docs) for split, docs in tokens.items()}
 
     def encode_docs(self, docs: list[list[str]]) -> Tensor:

@@ -71,6 +71,7 @@ from seqlab.data.tokenizers import (
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig
+from seqlab.tasks.base import Capabilities, Task
 from seqlab.tasks.lm import OpenCCConversion, check_opencc, tokenizer_options
 from seqlab.train import TrainConfig
 
@@ -312,8 +313,11 @@ class Translation:
 
 
 # ---- the task ------------------------------------------------------------------------
-class Seq2SeqTask:
+class Seq2SeqTask(Task):
     """Builds vocabulary, tensors, batches, search and scores for one seq2seq run."""
+
+    name = "seq2seq"
+    capabilities = Capabilities(predicts=True, beam=True, attention_plot=True)
 
     maximize = True  # monitor (set per data set below): accuracy or BLEU
 
@@ -345,7 +349,7 @@ class Seq2SeqTask:
         max_size = cfg.data.vocab_size if cfg.data.tokenizer == "word" else None
         task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq, max_size=max_size)
         task.vocab.save(run_dir / "vocab.json")
-        task.set_pairs(pairs)
+        task.set_data(pairs)
         return task
 
     @classmethod
@@ -361,12 +365,12 @@ class Seq2SeqTask:
 
     def load_data(self, data_dir: str | Path | None) -> None:
         """Read the pairs again and encode them with this run's vocabulary."""
-        self.set_pairs(read_pairs(self.cfg.data, data_dir))
+        self.set_data(read_pairs(self.cfg.data, data_dir))
 
-    def set_pairs(self, pairs: dict[str, list[Pair]]) -> None:
+    def set_data(self, splits: dict[str, list[Pair]]) -> None:
         """Keep the texts (references) and their padded ids; long train pairs go."""
         data = self.cfg.data
-        for split, items in pairs.items():
+        for split, items in splits.items():
             if data.lowercase:
                 items = [(s.lower(), t.lower()) for s, t in items]
             sources = [self.encode_source(s) for s, _ in items]
@@ -383,6 +387,8 @@ class Seq2SeqTask:
                 targets = [targets[i] for i in keep]
             self.pairs[split] = items
             self.tensors[split] = pair_tensors(sources, targets)
+
+    set_pairs = set_data  # its name before the task contract
 
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)

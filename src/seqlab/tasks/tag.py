@@ -49,6 +49,7 @@ from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequen
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
 from seqlab.models.tagger import TaggerConfig
+from seqlab.tasks.base import Capabilities, Task
 from seqlab.tasks.classify import LABELS_FILE, check_labels, load_labels, save_labels
 from seqlab.train import TrainConfig
 
@@ -175,8 +176,11 @@ def ner_sentence(words: readers.Iob2Sentence) -> Sentence:
     return Sentence(chars, None, tags)
 
 
-class TagTask:
+class TagTask(Task):
     """Vocabularies, batches, evaluation and prediction of a tagging run."""
+
+    name = "tag"
+    capabilities = Capabilities(predicts=True)
 
     monitor = "val_f1"  # what picks the best checkpoint; higher is better
     maximize = True
@@ -216,7 +220,7 @@ class TagTask:
         if cfg.data.pos or cfg.data.bigrams:
             task.features = Vocab.build(task.feature_keys(s) for s in train)
         task.save(run_dir)
-        task.use(raw)
+        task.set_data(raw)
         return task
 
     def save(self, run_dir: Path) -> None:
@@ -245,9 +249,9 @@ class TagTask:
         raw = read_splits(self.cfg.data, data_dir)
         where = _source(self.cfg.data)
         check_labels(_tag_sets(raw), self.labels, where, self.run_dir, unseen_ok=True)
-        self.use(raw)
+        self.set_data(raw)
 
-    def use(self, raw: dict[str, list[Sentence]]) -> None:
+    def set_data(self, raw: dict[str, list[Sentence]]) -> None:
         self.sentences = raw
         self.examples = {
             split: [self.encode(s) for s in ss] for split, ss in raw.items()
@@ -256,6 +260,8 @@ class TagTask:
         self.singletons = {w for w, n in counts.items() if n == 1}
 
     # ---- tokens to ids --------------------------------------------------------------
+    use = set_data  # its name before the task contract
+
     def word(self, word: str) -> str:
         """The word-vocabulary key of ``word`` (lower-cased, digits zeroed if asked)."""
         word = word.lower() if self.cfg.data.lowercase else word

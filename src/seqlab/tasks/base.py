@@ -1,0 +1,115 @@
+"""The task contract: what every task offers the run, the CLI, serve and export.
+
+A task turns a run config into data, batches and scores. Every task class derives
+from :class:`Task` and has one method per job:
+
+- ``prepare(cfg, data_dir, run_dir)`` (class method): read the data, build the
+  tokenizer and vocabulary, save them into ``run_dir``; a task ready to train;
+- ``load(cfg, run_dir)`` (class method): the tokenizer and vocabulary of a trained
+  run, no data; ``load_data(data_dir)`` then reads the data for evaluation;
+- ``set_data(splits)``: split name -> examples as read, encoded and kept;
+- ``model_sizes``, ``train_batches(epoch)``, ``steps_per_epoch()``, ``splits()``;
+- ``evaluate(model, split, **options)``: the metrics of a split (``options`` only
+  those the capabilities allow: ``beam`` for tasks that decode with a beam);
+- ``predict(model, lines, beam=1, as_json=False)``: one output line per input line
+  (tasks whose capabilities say ``predicts``).
+
+``name`` is the config's ``task`` key; ``monitor``/``maximize`` name the metric that
+picks the best checkpoint. ``capabilities`` declares what the task can do, and the
+CLI, serve and export ask it (never ``hasattr``): an option a task lacks is refused
+with :class:`UnsupportedOption`, one line naming the option and the task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a task's runs can do beyond training and evaluation."""
+
+    predicts: bool = False  # seqlab predict / serve /v1/predict: a line per input
+    beam: bool = False  # decodes with a beam search (predict/evaluate --beam)
+    nbest: bool = False  # returns the n best hypotheses of a search
+    sampling: bool = False  # samples its outputs (temperature, top-k/top-p)
+    generates: bool = False  # continues a prompt (seqlab generate)
+    images: bool = False  # reads pictures (predict/plot-attention --image)
+    attention_plot: bool = False  # plot-attention draws its attention
+
+    def names(self) -> list[str]:
+        """The capabilities this task has, by name."""
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name)]
+
+
+# What each capability lets a user do, for the message that refuses an option.
+CAPABILITY_WORDS = {
+    "predicts": "has no predict (seqlab generate continues language models)",
+    "beam": "does not decode with a beam search",
+    "nbest": "has no n-best list (it does not decode with a search)",
+    "sampling": "does not sample its outputs",
+    "generates": "does not continue a prompt",
+    "images": "does not read pictures",
+    "attention_plot": "has no attention to draw",
+}
+
+
+class UnsupportedOption(ValueError):
+    """An option the run's task does not support (one line: option and task)."""
+
+
+class Task:
+    """The base of every task class; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    monitor: str = "val_loss"  # what picks the best checkpoint
+    maximize: bool = False
+
+    @classmethod
+    def prepare(cls, cfg: Any, data_dir: str | Path | None, run_dir: Path) -> Task:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, cfg: Any, run_dir: Path) -> Task:
+        raise NotImplementedError
+
+    def load_data(self, data_dir: str | Path | None) -> None:
+        raise NotImplementedError
+
+    def set_data(self, splits: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @property
+    def model_sizes(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def splits(self) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        return getattr(cls.capabilities, capability)
+
+    def require(self, capability: str, option: str) -> None:
+        """UnsupportedOption naming ``option`` unless the task has ``capability``."""
+        if capability not in CAPABILITY_WORDS:
+            raise KeyError(f"unknown capability {capability!r}")
+        if not self.supports(capability):
+            raise UnsupportedOption(
+                f"{option}: a {self.name!r} run {CAPABILITY_WORDS[capability]}"
+                f"{_others(capability)}"
+            )
+
+
+def _others(capability: str) -> str:
+    """'; it applies to seq2seq and caption runs' (the tasks that have it)."""
+    from seqlab.tasks import TASKS
+
+    having = [name for name, (_, cls) in TASKS.items() if cls.supports(capability)]
+    if not having:
+        return ""
+    return f"; it applies to {' and '.join(having)} runs"
