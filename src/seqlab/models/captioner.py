@@ -29,7 +29,6 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.models.seq2seq import (
-    PAD_ID,
     AttentionDecoder,
     ContextDecoder,
     DecoderOutput,
@@ -37,6 +36,7 @@ from seqlab.models.seq2seq import (
     EncoderOutput,
     Seq2SeqConfig,
     Seq2SeqOutput,
+    sequence_loss,
 )
 
 
@@ -143,9 +143,8 @@ class Captioner(nn.Module):
         out = self.decoder(tgt_in, self.start(images))
         loss = None
         if targets is not None:
-            loss = nn.functional.cross_entropy(
-                out.logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_ID
-            )
+            smoothing = self.cfg.label_smoothing if self.training else 0.0
+            loss = sequence_loss(out.logits, targets, smoothing)
         return Seq2SeqOutput(out.logits, loss, out.attention)
 
     def encode(self, images: Tensor) -> EncoderOutput:

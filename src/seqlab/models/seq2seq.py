@@ -75,6 +75,9 @@ class Seq2SeqConfig(Section):
     # Probability of feeding the gold previous token in training; below 1 the model's
     # own argmax is fed otherwise (scheduled sampling), which runs step by step.
     teacher_forcing: float = Field(1.0, ge=0.0, le=1.0)
+    # Training loss only: the target distribution puts 1 - ε on the gold token and ε
+    # spread over the vocabulary (Szegedy et al. 2016; the Transformer's 0.1).
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _check_options(self) -> Seq2SeqConfig:
@@ -167,6 +170,19 @@ def from_layer_state(state: State) -> tuple[Tensor, Tensor | None]:
     if isinstance(state, LSTMState):
         return state.h.transpose(0, 1), state.c.transpose(0, 1)
     return state.transpose(0, 1), None
+
+
+def sequence_loss(
+    logits: Tensor, targets: Tensor, label_smoothing: float = 0.0
+) -> Tensor:
+    """Mean cross-entropy over the real target tokens: logits (B, T, V), targets
+    (B, T) padded with PAD_ID, which is ignored (and gets no smoothed mass)."""
+    return nn.functional.cross_entropy(
+        logits.flatten(0, 1),
+        targets.flatten(),
+        ignore_index=PAD_ID,
+        label_smoothing=label_smoothing,
+    )
 
 
 def _recurrent(cfg: Seq2SeqConfig, input_size: int, num_layers: int, **kwargs):
@@ -399,9 +415,8 @@ class Seq2Seq(nn.Module):
             out = self.decoder(tgt_in, state)
         loss = None
         if targets is not None:
-            loss = nn.functional.cross_entropy(
-                out.logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_ID
-            )
+            smoothing = self.cfg.label_smoothing if self.training else 0.0
+            loss = sequence_loss(out.logits, targets, smoothing)
         return Seq2SeqOutput(out.logits, loss, out.attention)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
