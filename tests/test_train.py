@@ -207,3 +207,64 @@ def test_reset_state_starts_some_batches_from_nothing(tmp_path):
     assert 30 <= resets <= 70  # about a quarter of 199
     assert all(b in (0, a + 1) for a, b in pairwise(seen))  # carried, or reset
     assert counts_seen(tmp_path / "d", 0.25) == seen  # the same draws every time
+
+
+def tagger_trainer(tmp_path, accumulate: int) -> Trainer:
+    from seqlab.models.tagger import Tagger, TaggerConfig
+
+    torch.manual_seed(0)
+    cfg = TaggerConfig(head="softmax", embedding_size=4, hidden_size=5, dropout=0.0)
+    model = Tagger(cfg, vocab_size=9, num_tags=3)
+    train_cfg = TrainConfig(
+        optimizer="sgd", lr=0.5, clip_norm=None, accumulate=accumulate, progress=False
+    )
+    return Trainer(model, train_cfg, run_dir=tmp_path, evaluate=lambda m: {}, meta={})
+
+
+def tag_batch(lengths, seed):
+    from seqlab.data.batching import TagBatch
+
+    g = torch.Generator().manual_seed(seed)
+    T = max(lengths)
+    mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
+    ids = torch.randint(1, 9, (len(lengths), T), generator=g) * mask
+    tags = torch.randint(0, 3, (len(lengths), T), generator=g) * mask
+    return TagBatch(ids, torch.tensor(lengths), tags, sum(lengths))
+
+
+def concat(batches, T):
+    """One TagBatch holding the rows of ``batches``, padded to length T."""
+
+    def pad(t):
+        return torch.nn.functional.pad(t, (0, T - t.shape[1]))
+
+    return type(batches[0])(
+        torch.cat([pad(b.input) for b in batches]),
+        torch.cat([b.lengths for b in batches]),
+        torch.cat([pad(b.target) for b in batches]),
+        sum(b.num_tokens for b in batches),
+    )
+
+
+def test_accumulation_gives_the_gradients_of_the_large_batch(tmp_path):
+    small = [tag_batch([5, 1], 1), tag_batch([2, 6, 6], 2)]  # 6 and 14 tokens
+    big = concat(small, 6)
+    a, b = tagger_trainer(tmp_path / "a", 2), tagger_trainer(tmp_path / "b", 1)
+    loss_a, loss_b = a.train_step(*small), b.train_step(big)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    for (name, p), q in zip(
+        a.model.named_parameters(), b.model.parameters(), strict=True
+    ):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+    # the plain mean of the two micro-batch losses would not be the large batch's
+    c = tagger_trainer(tmp_path / "c", 2)
+    losses = [c._backward(x, 0.5) for x in small]
+    assert sum(losses) / 2 != pytest.approx(loss_b, rel=1e-3)
+
+
+def test_accumulation_counts_optimizer_steps(tmp_path):
+    trainer = tagger_trainer(tmp_path, 3)
+    batches = [tag_batch([3, 2], i) for i in range(7)]
+    result = trainer.fit(lambda epoch: iter(batches), steps_per_epoch=7)
+    assert result.steps == 3 * 10  # ceil(7 / 3) optimizer steps a epoch, 10 epochs
+    assert trainer.planned_steps == 30

@@ -41,12 +41,16 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "average_weights",
     "check_compatible",
     "load_checkpoint",
     "load_model_weights",
     "load_tree",
+    "prune_step_checkpoints",
     "save_checkpoint",
     "save_tree",
+    "step_checkpoints",
+    "step_name",
 ]
 
 FORMAT_VERSION = 1
@@ -433,6 +437,57 @@ def load_checkpoint(run_dir: str | Path, name: str) -> Checkpoint:
     trainer_dir = path / TRAINER_DIR
     trainer_state = load_tree(trainer_dir) if trainer_dir.is_dir() else None
     return Checkpoint(model_state, meta, trainer_state, path)
+
+
+# ------------------------------------------------------- kept steps, averaging
+
+STEP_PREFIX = "step-"  # checkpoints/step-000040/: weights of an evaluation (keep_last)
+
+
+def step_name(step: int) -> str:
+    """The name of the kept checkpoint of ``step``: ``step-000040``."""
+    return f"{STEP_PREFIX}{step:06d}"
+
+
+def step_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The complete ``step-*`` checkpoints in ``run_dir``, oldest step first."""
+    found = [
+        p
+        for p in Path(run_dir).glob(f"{STEP_PREFIX}*")
+        if p.name[len(STEP_PREFIX) :].isdigit() and _is_complete(p)
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(STEP_PREFIX) :]))
+
+
+def prune_step_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recent ``step-*`` checkpoints."""
+    for old in step_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def average_weights(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """The element-wise mean of model state dicts (Vaswani et al. 2017).
+
+    Floating-point tensors are averaged (in float64, returned in their dtype);
+    integer buffers (counters) are taken from the last state. Raises
+    CheckpointError when the states do not hold the same keys and shapes.
+    """
+    if not states:
+        raise CheckpointError("no checkpoints to average")
+    last = states[-1]
+    for state in states[:-1]:
+        if state.keys() != last.keys() or any(
+            state[k].shape != last[k].shape for k in last
+        ):
+            raise CheckpointError("cannot average checkpoints of different models")
+    mean: dict[str, Tensor] = {}
+    for key, value in last.items():
+        if value.is_floating_point():
+            total = sum(s[key].double() for s in states)
+            mean[key] = (total / len(states)).to(value.dtype)
+        else:
+            mean[key] = value.clone()
+    return mean
 
 
 # ------------------------------------------------------------- compatibility

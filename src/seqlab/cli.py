@@ -58,7 +58,63 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(commands)
     add_serve(commands)
     add_export(commands)
+    add_average(commands)
+    add_plot_curves(commands)
     return parser
+
+
+def add_average(commands) -> None:
+    p = commands.add_parser(
+        "average",
+        help="a run whose weights are the mean of a run's kept checkpoints "
+        "(train.keep_last)",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "--last",
+        type=int,
+        default=None,
+        help="average the N most recent (default: all)",
+    )
+    p.add_argument("--out", required=True, help="the new run directory")
+    p.set_defaults(run=run_average, command="average")
+
+
+def run_average(args) -> int:
+    from seqlab.average import average_run
+
+    chosen = average_run(args.run_dir, args.out, last=args.last)
+    names = ", ".join(p.name for p in chosen)
+    print(f"averaged {len(chosen)} checkpoint(s) of {args.run_dir} ({names})")
+    print(f"run saved in {args.out}", file=sys.stderr)
+    return 0
+
+
+def add_plot_curves(commands) -> None:
+    p = commands.add_parser(
+        "plot-curves",
+        help="learning curves of one or several runs as a picture (needs [plots])",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, help="picture file, e.g. curves.png")
+    p.set_defaults(run=run_plot_curves, command="plot-curves")
+
+
+def run_plot_curves(args) -> int:
+    from seqlab.plots import learning_curves, read_curves
+
+    curves = {name: read_curves(path) for name, path in _run_names(args.run_dirs)}
+    print(f"wrote {learning_curves(curves, args.out)}")
+    return 0
+
+
+def _run_names(run_dirs: list[str]) -> list[tuple[str, str]]:
+    """(label, path) of each run: its directory name, or the path when names repeat."""
+    from pathlib import Path
+
+    names = [Path(d).name or d for d in run_dirs]
+    unique = len(set(names)) == len(names)
+    return [(n if unique else d, d) for n, d in zip(names, run_dirs, strict=True)]
 
 
 def add_serve(commands) -> None:
@@ -649,8 +705,7 @@ def run_experiment_cmd(args) -> int:
         log=lambda m: print(m, file=sys.stderr),
         threads=args.threads,
     )
-    held = {True: "held", False: "did not hold", None: "inconclusive"}[results["held"]]
-    print(f"{args.name}: the claim {held}; report in {out / 'report.md'}")
+    print(f"{args.name}: {results['verdict']}; report in {out / 'report.md'}")
     return 0
 
 

@@ -1,10 +1,11 @@
-"""Figures (matplotlib, the ``plots`` extra): attention heat maps.
+"""Figures (matplotlib, the ``plots`` extra): attention heat maps, learning curves.
 
 Nothing in seqlab's models or trainer imports this module.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -128,6 +129,77 @@ def image_attention(
     if title:
         fig.suptitle(title)
     return _save(plt, fig, path, dpi=100)
+
+
+def read_curves(run_dir: str | Path) -> list[dict]:
+    """The evaluation records of a run (its ``metrics.jsonl``), in order.
+
+    Raises FileNotFoundError naming the run when it has no metrics, ValueError
+    naming file and line when a line is not a JSON object.
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no metrics.jsonl (not a trained run?)")
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            record = []
+        if record is not None and not isinstance(record, dict):
+            raise ValueError(f"{path}, line {n}: not a JSON object")
+        records += [record] if record else []
+    if not records:
+        raise ValueError(f"{path}: no evaluations recorded yet")
+    return records
+
+
+def learning_curves(curves: dict[str, list[dict]], path: str | Path) -> Path:
+    """Train and validation loss of each run (one colour per run: dashed train,
+    solid validation) against steps and against minutes; a second row draws the
+    first validation metric besides the loss (accuracy, BLEU ...) when runs have one.
+
+    ``curves`` maps a run's label to its ``metrics.jsonl`` records (read_curves).
+    """
+    plt = _pyplot()
+    metric = _metric_of(curves)
+    rows = 2 if metric else 1
+    fig, axes = plt.subplots(rows, 2, figsize=(10, 3.6 * rows), squeeze=False)
+    for colour, (name, records) in enumerate(curves.items()):
+        for col, x_key in enumerate(("step", "minutes")):
+            xs = [r["step"] if col == 0 else r.get("elapsed", 0) / 60 for r in records]
+            style = {"color": f"C{colour}"}
+            _line(axes[0][col], xs, records, "train_loss", f"{name} train", "--", style)
+            _line(axes[0][col], xs, records, "val_loss", f"{name} val", "-", style)
+            if metric:
+                _line(axes[1][col], xs, records, metric, name, "-", style)
+            for row in range(rows):
+                axes[row][col].set_xlabel(x_key)
+    axes[0][0].set_ylabel("loss")
+    if metric:
+        axes[1][0].set_ylabel(metric)
+    for ax in (a for row in axes for a in row):
+        if ax.lines:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def _metric_of(curves: dict[str, list[dict]]) -> str | None:
+    """The first validation metric besides loss and perplexity in the records."""
+    for records in curves.values():
+        for key in records[0]:
+            if key.startswith("val_") and key not in ("val_loss", "val_ppl"):
+                return key
+    return None
+
+
+def _line(ax, xs, records, key, label, linestyle, style) -> None:
+    points = [
+        (x, r[key]) for x, r in zip(xs, records, strict=True) if r.get(key) is not None
+    ]
+    if points:
+        ax.plot(*zip(*points, strict=True), linestyle, label=label, marker=".", **style)
 
 
 def _save(plt, fig, path: str | Path, dpi: int = 120) -> Path:

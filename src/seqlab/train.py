@@ -45,7 +45,9 @@ from seqlab.checkpoint import (
     check_compatible,
     load_checkpoint,
     load_model_weights,
+    prune_step_checkpoints,
     save_checkpoint,
+    step_name,
 )
 from seqlab.config import Section
 from seqlab.utils import clip_grad_norm, detach, seed_everything
@@ -77,6 +79,12 @@ class TrainConfig(Section):
     # the one carried from the last batch. A stateful LM that never starts from
     # nothing can fail where generation starts: from zeros and a short prompt.
     reset_state: float = Field(0.0, ge=0, le=1)
+    # Gradient accumulation: one optimizer step per N batches of batch_size, with
+    # the gradients of one N-times larger batch; steps count optimizer steps.
+    accumulate: int = Field(1, ge=1)
+    # Also keep the weights of the N most recent evaluations, as
+    # checkpoints/step-000040/ ... (what `seqlab average` averages); 0: none.
+    keep_last: int = Field(0, ge=0)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between TensorBoard/progress updates
@@ -256,8 +264,9 @@ class Trainer:
 
     def _run_epoch(self, batches: BatchesForEpoch, steps_per_epoch: int) -> None:
         skip = self.state.batch_index
-        for batch in islice(batches(self.state.epoch), skip, None):
-            self.train_step(batch)
+        rest = islice(batches(self.state.epoch), skip, None)
+        for group in _groups(rest, self.cfg.accumulate):
+            self.train_step(*group)
             self._check_budgets()
             if self._eval_due():
                 self.evaluate_and_save()
@@ -271,42 +280,54 @@ class Trainer:
         if self.state.epoch >= self.cfg.epochs and self.state.stop_reason is None:
             self.state.stop_reason = "epochs"
 
-    def train_step(self, batch: Any) -> float:
-        """One optimizer step on ``batch``; returns its loss."""
+    def train_step(self, *batches: Any) -> float:
+        """One optimizer step on one batch, or on several (``train.accumulate``)
+        whose gradients add up to those of one batch holding them all: each loss
+        is weighted by its batch's share of the loss terms (tokens or examples).
+        Returns the loss of the whole."""
         start = time.perf_counter()
         self.model.train()
-        num_tokens = int(getattr(batch, "num_tokens", 0))  # of the global batch
-        batch = distributed.shard(batch).to(self.device)
-        inputs = batch.inputs()
-        stateful = getattr(batch, "carries_state", False)
-        if stateful:
-            inputs["state"] = None if self._resets() else detach(self.carry)
-        with self._autocast():
-            out = self.forward(**inputs, targets=batch.targets)
-        # the mean over ranks: what one process on the global batch would log
-        loss = distributed.mean(out.loss.detach().item(), self.device)
-        if not math.isfinite(loss):
-            self.state.stop_reason = "diverged"
-            return loss
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(out.loss).backward()
+        loss, num_tokens = 0.0, 0
+        for i, (batch, weight) in enumerate(
+            zip(batches, _shares(batches), strict=True)
+        ):
+            num_tokens += int(getattr(batch, "num_tokens", 0))  # of the global batch
+            loss += weight * self._backward(batch, weight, i)
+            if not math.isfinite(loss):
+                self.state.stop_reason = "diverged"
+                return loss
         self.scaler.unscale_(self.optimizer)
         clip_grad_norm(self.model.parameters(), self.cfg.clip_norm)
         self._set_lr()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.carry = out.state if stateful else None
         self.state.step_seconds += time.perf_counter() - start
-        self._count(num_tokens, loss)
+        self._count(num_tokens, loss, len(batches))
         return loss
 
-    def _resets(self) -> bool:
-        """Whether this step starts from a zero state (``reset_state``): a draw of
-        its own per step, the same on a resume and on every rank."""
+    def _backward(self, batch: Any, weight: float, index: int = 0) -> float:
+        """Forward and backward of one batch, its loss scaled by ``weight``; returns
+        the loss, the mean over ranks (what one process on the global batch logs)."""
+        batch = distributed.shard(batch).to(self.device)
+        inputs = batch.inputs()
+        stateful = getattr(batch, "carries_state", False)
+        if stateful:
+            inputs["state"] = None if self._resets(index) else detach(self.carry)
+        with self._autocast():
+            out = self.forward(**inputs, targets=batch.targets)
+        loss = distributed.mean(out.loss.detach().item(), self.device)
+        if math.isfinite(loss):
+            self.scaler.scale(out.loss * weight if weight != 1 else out.loss).backward()
+            self.carry = out.state if stateful else None
+        return loss
+
+    def _resets(self, index: int = 0) -> bool:
+        """Whether this step's ``index``-th batch starts from a zero state
+        (``reset_state``): a draw of its own, the same on a resume and every rank."""
         p = self.cfg.reset_state
-        return (
-            p > 0 and random.Random(f"{self.cfg.seed}:{self.state.step}").random() < p
-        )
+        key = f"{self.cfg.seed}:{self.state.step}" + (f":{index}" if index else "")
+        return p > 0 and random.Random(key).random() < p
 
     def _autocast(self):
         if self.cfg.precision == "fp32":
@@ -314,10 +335,10 @@ class Trainer:
         dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def _count(self, num_tokens: int, loss: float) -> None:
+    def _count(self, num_tokens: int, loss: float, num_batches: int = 1) -> None:
         s = self.state
         s.step += 1
-        s.batch_index += 1
+        s.batch_index += num_batches
         s.tokens += num_tokens
         s.train_loss_sum += loss
         s.train_loss_count += 1
@@ -345,7 +366,7 @@ class Trainer:
         return distributed.maximum(own, self.device)
 
     def _plan(self, steps_per_epoch: int) -> int:
-        planned = self.cfg.epochs * steps_per_epoch
+        planned = self.cfg.epochs * math.ceil(steps_per_epoch / self.cfg.accumulate)
         if self.cfg.max_steps is not None:
             planned = min(planned, self.cfg.max_steps)
         return planned
@@ -383,6 +404,9 @@ class Trainer:
             if improved:
                 self.save("best", with_trainer_state=False)
             self.save("last", carries=carries)
+            if self.cfg.keep_last:
+                self.save(step_name(s.step), with_trainer_state=False)
+                prune_step_checkpoints(self.run_dir / CHECKPOINTS, self.cfg.keep_last)
         distributed.barrier()  # the checkpoint is complete before anyone goes on
         return metrics
 
@@ -569,6 +593,20 @@ def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module
         ids = [device.index] if device.type == "cuda" else None
         forward = DistributedDataParallel(model, device_ids=ids)
     return torch.compile(forward) if cfg.compile else forward
+
+
+def _groups(batches: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` batches (the last may be shorter)."""
+    while group := list(islice(batches, size)):
+        yield group
+
+
+def _shares(batches: tuple[Any, ...]) -> list[float]:
+    """Each batch's share of the loss terms of all (1.0 for a single batch)."""
+    if len(batches) == 1:
+        return [1.0]
+    counts = [int(b.num_targets) for b in batches]
+    return [c / sum(counts) for c in counts]
 
 
 def _tensorboard_writer(path: Path):

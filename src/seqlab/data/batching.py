@@ -61,6 +61,11 @@ class LMBatch:
         """(B, T) long: what the loss compares the logits with."""
         return self.target
 
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: predicted tokens."""
+        return self.num_tokens
+
     def to(self, device: torch.device | str) -> LMBatch:
         """The same batch on ``device`` (non-blocking copies)."""
         return LMBatch(
@@ -192,6 +197,11 @@ class LabelBatch:
     def targets(self) -> Tensor:
         return self.target
 
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: sequences."""
+        return len(self.target)
+
     def to(self, device: torch.device | str) -> LabelBatch:
         return LabelBatch(
             self.input.to(device),
@@ -227,6 +237,11 @@ class TagBatch:
     def targets(self) -> Tensor:
         return self.target
 
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: real tokens."""
+        return self.num_tokens
+
     def to(self, device: torch.device | str) -> TagBatch:
         def move(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.to(device)
@@ -258,6 +273,11 @@ class WindowBatch:
     @property
     def targets(self) -> Tensor:
         return self.target
+
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: windows."""
+        return len(self.target)
 
     def to(self, device: torch.device | str) -> WindowBatch:
         return WindowBatch(self.input.to(device), self.target.to(device))
@@ -304,6 +324,11 @@ class PairBatch:
     @property
     def targets(self) -> Tensor:
         return self.tgt_out
+
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: target tokens."""
+        return self.num_tokens
 
     def to(self, device: torch.device | str) -> PairBatch:
         return PairBatch(

@@ -206,6 +206,11 @@ class CaptionBatch:
     def targets(self) -> Tensor:
         return self.tgt_out
 
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: target tokens."""
+        return self.num_tokens
+
     def to(self, device: torch.device | str) -> CaptionBatch:
         return CaptionBatch(
             self.images.to(device, non_blocking=True),
