@@ -77,3 +77,28 @@ def test_multi_hot_targets_give_binary_cross_entropy():
     out = model(input, lengths, targets=targets)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets)
     assert torch.allclose(out.loss, expected)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "attention"])
+def test_transformer_classifier_ignores_padding(pooling):
+    """A padded batch gives every row the logits it gets alone (keys masked)."""
+    from seqlab.models.transformer_classifier import (
+        TransformerClassifier,
+        TransformerClassifierConfig,
+    )
+
+    torch.manual_seed(0)
+    cfg = TransformerClassifierConfig(
+        d_model=8, num_heads=2, num_layers=2, d_ff=16, dropout=0.0, pooling=pooling
+    )
+    model = TransformerClassifier(cfg, vocab_size=V, num_classes=3).eval()
+    input, lengths = padded_batch([5, 2, 4])
+    batch = model(input, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        alone = model(input[b : b + 1, :n], lengths[b : b + 1])
+        torch.testing.assert_close(batch.logits[b], alone.logits[0])
+    if pooling == "attention":
+        assert batch.attention[1, 2:].abs().sum() == 0  # no weight on padding
+        torch.testing.assert_close(batch.attention.sum(-1), torch.ones(3))
+    else:
+        assert batch.attention is None

@@ -21,6 +21,10 @@ from seqlab.models.transformer import (
     TransformerLM,
     TransformerLMConfig,
 )
+from seqlab.models.transformer_classifier import (
+    TransformerClassifier,
+    TransformerClassifierConfig,
+)
 
 MODELS: dict[str, type[nn.Module]] = {
     "rnn_lm": RNNLM,
@@ -32,6 +36,24 @@ MODELS: dict[str, type[nn.Module]] = {
     "seq2seq": Seq2Seq,
     "transformer": Transformer,
     "captioner": Captioner,
+}
+
+# Config class -> model class. ``model.kind`` names a model among its task's models
+# (classify's ``transformer`` is not seq2seq's), so the config's class decides.
+MODEL_OF_CONFIG: dict[type, type[nn.Module]] = {
+    type_: model
+    for type_, model in [
+        (RNNLMConfig, RNNLM),
+        (TransformerLMConfig, TransformerLM),
+        (ClassifierConfig, Classifier),
+        (TransformerClassifierConfig, TransformerClassifier),
+        (TaggerConfig, Tagger),
+        (RNNRegressorConfig, RNNRegressor),
+        (MLPRegressorConfig, MLPRegressor),
+        (Seq2SeqConfig, Seq2Seq),
+        (TransformerConfig, Transformer),
+        (CaptionerConfig, Captioner),
+    ]
 }
 
 __all__ = [
@@ -52,6 +74,8 @@ __all__ = [
     "Tagger",
     "TaggerConfig",
     "Transformer",
+    "TransformerClassifier",
+    "TransformerClassifierConfig",
     "TransformerConfig",
     "TransformerLM",
     "TransformerLMConfig",
@@ -60,5 +84,5 @@ __all__ = [
 
 
 def build_model(cfg, **sizes: int) -> nn.Module:
-    """The model ``cfg.kind`` names, built from its config and the data's sizes."""
-    return MODELS[cfg.kind](cfg, **sizes)
+    """The model of config ``cfg``, built from it and the data's sizes."""
+    return MODEL_OF_CONFIG[type(cfg)](cfg, **sizes)

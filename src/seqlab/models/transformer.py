@@ -498,3 +498,51 @@ class Transformer(nn.Module):
         forcing: (L, B, nh, T, S), for heat maps."""
         _, maps = self.decode(tgt_in, self.start(src, src_lengths), weights=True)
         return torch.stack(maps)
+
+
+# ---- the encoder alone: a sequence in, a state per token out -------------------------
+class TransformerEncoder(nn.Module):
+    """Embedding + sinusoidal positions -> encoder blocks -> states (B, T, D).
+
+    What the Transformer classifier and tagger read their input with: every token's
+    state sees the whole (unpadded) sequence. Padding is masked as keys, so a padded
+    batch gives each row the states it gets alone.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        num_heads: int,
+        num_layers: int,
+        d_ff: int,
+        dropout: float,
+        pre_norm: bool = True,
+        max_len: int = 512,
+    ) -> None:
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
+        self.register_buffer(
+            "positions", sinusoidal_positions(max_len, d_model), persistent=False
+        )
+        self.drop = nn.Dropout(dropout)
+        args = (d_model, num_heads, d_ff, dropout, pre_norm)
+        self.blocks = nn.ModuleList(EncoderBlock(*args) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model) if pre_norm else nn.Identity()
+
+    def forward(self, input: Tensor, lengths: Tensor) -> Tensor:
+        """input (B, T) ids, lengths (B,) -> states (B, T, D), zero at padding."""
+        T = input.shape[1]
+        if self.max_len < T:
+            raise ValueError(
+                f"sequence of {T} tokens is longer than model.max_len={self.max_len}"
+            )
+        real = torch.arange(T, device=input.device) < lengths.to(input.device)[:, None]
+        x = self.embedding(input) * math.sqrt(self.d_model) + self.positions[:T]
+        x = self.drop(x)
+        mask = real[:, None, None]  # (B, 1, 1, T): keys that may be attended to
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.norm(x) * real.unsqueeze(-1)

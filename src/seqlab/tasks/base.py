@@ -57,6 +57,18 @@ CAPABILITY_WORDS = {
 }
 
 
+def model_kind(default: str):
+    """The discriminator of a task's ``model`` union: ``model.kind``, else
+    ``default`` (the task's first model kind)."""
+
+    def kind(value: Any) -> str:
+        if isinstance(value, dict):
+            return value.get("kind", default)
+        return getattr(value, "kind", default)
+
+    return kind
+
+
 class UnsupportedOption(ValueError):
     """An option the run's task does not support (one line: option and task)."""
 

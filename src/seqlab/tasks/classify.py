@@ -38,10 +38,10 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from torch import nn
 
 from seqlab.config import Section
@@ -51,7 +51,8 @@ from seqlab.data.datasets import DataError
 from seqlab.data.tokenizers import Tokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models.classifier import ClassifierConfig
-from seqlab.tasks.base import Capabilities, Task
+from seqlab.models.transformer_classifier import TransformerClassifierConfig
+from seqlab.tasks.base import Capabilities, Task, model_kind
 from seqlab.tasks.lm import (
     OpenCCConversion,
     check_opencc,
@@ -103,7 +104,11 @@ class ClassifyDataConfig(Section):
 class ClassifyRunConfig(Section):
     task: Literal["classify"] = "classify"
     data: ClassifyDataConfig
-    model: ClassifierConfig
+    model: Annotated[
+        Annotated[ClassifierConfig, Tag("classifier")]
+        | Annotated[TransformerClassifierConfig, Tag("transformer")],
+        Discriminator(model_kind("classifier")),
+    ]
     train: TrainConfig = TrainConfig()
 
 
