@@ -8,8 +8,10 @@ Protocol::
 
 Sampling (``generate``) serves language models, and :class:`ContinuousBatch`
 samples many prompts at once, each with its own :class:`Sampler`, letting them join
-and leave between steps (``seqlab serve``); ``greedy_search`` and ``beam_search``
-serve every encoder-decoder (RNN seq2seq and the Transformer). They need one thing
+and leave between steps (``seqlab serve``); ``greedy_search``, ``beam_search``,
+``nbest_search`` and ``sample_search`` serve every encoder-decoder (RNN seq2seq, the
+Transformer, the captioner), and :func:`search` picks among them by
+:class:`SearchOptions` (beam, n-best, n-gram blocking, sampling). They need one thing
 of the state: it is a tree (NamedTuples, tuples, dicts, None) of batch-first
 tensors, so that copying a row for each beam, reordering beams, and stacking or
 dropping sequences is one ``repeat_interleave``/``index_select``/``cat`` over the
@@ -272,13 +274,43 @@ def batch_size_of(state: Any) -> int:
 
 @torch.no_grad()
 def greedy_search(
-    model: nn.Module, state: Any, *, bos_id: int, eos_id: int, max_len: int
+    model: nn.Module,
+    state: Any,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    no_repeat_ngram: int = 0,
 ) -> list[Hypothesis]:
     """The most likely token at every step, for each of the B rows of ``state``.
 
     A row stops after its <eos> or after ``max_len`` tokens (<eos> included), and
     leaves the batch: the steps after it compute only the rows still going.
+    ``no_repeat_ngram`` n > 0: a token that would repeat an n-gram of the output so
+    far is never chosen (:func:`block_repeats`).
     """
+    options = dict(bos_id=bos_id, eos_id=eos_id, max_len=max_len)
+    greedy = Sampler(greedy=True)
+    return sample_search(
+        model, state, greedy, no_repeat_ngram=no_repeat_ngram, **options
+    )
+
+
+@torch.no_grad()
+def sample_search(
+    model: nn.Module,
+    state: Any,
+    sampler: Sampler,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    no_repeat_ngram: int = 0,
+) -> list[Hypothesis]:
+    """One output per row of ``state``, each token chosen by ``sampler`` (the argmax
+    for a greedy one: :func:`greedy_search`); stops and blocking as there. A
+    hypothesis's score is the model's log-probability of its tokens, whatever the
+    sampler's temperature or filters."""
     _check_search_args(max_len, beam_size=1)
     B = batch_size_of(state)
     device = _device_of(state)
@@ -289,7 +321,7 @@ def greedy_search(
     attention, found = None, {}
     for step in range(max_len):
         log_probs, state = model.step(tokens, state)
-        tokens = log_probs.argmax(-1)  # (B',)
+        tokens = sampler(block_repeats(log_probs, history, no_repeat_ngram))  # (B',)
         scores = scores + log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
         history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
         attention = _extend_attention(attention, None, state)
@@ -319,6 +351,7 @@ def beam_search(
     max_len: int,
     beam_size: int,
     length_penalty: float = 1.0,
+    no_repeat_ngram: int = 0,
 ) -> list[Hypothesis]:
     """Batched beam search: K hypotheses per row of ``state``, extended in parallel.
 
@@ -327,10 +360,43 @@ def beam_search(
     <eos> keeps its slot and score unchanged. A row stops when its K beams have
     ended (and leaves the batch) or after ``max_len`` tokens; its winner maximises
     score / length ** ``length_penalty`` (0: raw sums, 1: mean log-probability per
-    token).
+    token). ``no_repeat_ngram`` as in :func:`greedy_search`.
     ``beam_size=1`` gives exactly :func:`greedy_search`.
     """
+    return [
+        found[0]
+        for found in nbest_search(
+            model,
+            state,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            max_len=max_len,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            no_repeat_ngram=no_repeat_ngram,
+        )
+    ]
+
+
+@torch.no_grad()
+def nbest_search(
+    model: nn.Module,
+    state: Any,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    beam_size: int,
+    nbest: int = 1,
+    length_penalty: float = 1.0,
+    no_repeat_ngram: int = 0,
+) -> list[list[Hypothesis]]:
+    """:func:`beam_search` keeping the ``nbest`` <= ``beam_size`` best of the K final
+    beams of each row, best first by score / length ** ``length_penalty`` (beams
+    that never had a finite score are left out, so a list may be shorter)."""
     _check_search_args(max_len, beam_size)
+    if not 1 <= nbest <= beam_size:
+        raise ValueError(f"nbest must be in [1, beam_size={beam_size}], got {nbest}")
     B, K = batch_size_of(state), beam_size
     state = map_state(lambda t: t.repeat_interleave(K, dim=0), state)  # (B*K, ...)
     device = _device_of(state)
@@ -342,6 +408,7 @@ def beam_search(
     rows, found = torch.arange(B, device=device), {}  # input row of each row going
     for step in range(max_len):
         log_probs, state = model.step(tokens, state)
+        log_probs = block_repeats(log_probs, history, no_repeat_ngram)
         log_probs = freeze_finished(log_probs, finished, eos_id)
         scores, origin, tokens = select_top_k(scores, log_probs, K)
         state = reorder_beams(state, origin)
@@ -354,8 +421,8 @@ def beam_search(
         if bool(done.any()):
             ended, beams = _rows_and_beams(done, K)
             weights = None if attention is None else attention[beams]
-            hyps = finalize(
-                history[beams], scores[ended], weights, eos_id, length_penalty
+            hyps = finalize_nbest(
+                history[beams], scores[ended], weights, eos_id, length_penalty, nbest
             )
             found.update(zip(rows[ended].tolist(), hyps, strict=True))
             keep, beams = _rows_and_beams(~done, K)
@@ -427,13 +494,49 @@ def finalize(
 
     history (B*K, N) tokens; scores (B, K); attention (B*K, N, S) or None.
     """
+    found = finalize_nbest(history, scores, attention, eos_id, length_penalty, 1)
+    return [best[0] for best in found]
+
+
+def finalize_nbest(
+    history: Tensor,
+    scores: Tensor,
+    attention: Tensor | None,
+    eos_id: int,
+    length_penalty: float,
+    n: int,
+) -> list[list[Hypothesis]]:
+    """The n best of the K beams of each row, best first (as :func:`finalize`);
+    beams whose score is -inf are dropped, except a row's first."""
     B, K = scores.shape
     lengths = output_lengths(history, eos_id).view(B, K).to(scores.dtype)
     normalized = scores / lengths.clamp(min=1) ** length_penalty  # (B, K)
-    rows = torch.arange(B, device=scores.device) * K
-    best = rows + normalized.argmax(dim=1)  # (B,)
+    order = normalized.argsort(dim=1, descending=True, stable=True)[:, :n]  # (B, n)
+    rows = torch.arange(B, device=scores.device).unsqueeze(1) * K
+    best = (rows + order).flatten()  # (B*n,)
     weights = None if attention is None else attention[best]
-    return hypotheses(history[best], scores.flatten()[best], weights, eos_id)
+    hyps = hypotheses(history[best], scores.flatten()[best], weights, eos_id)
+    ranked = [hyps[i : i + n] for i in range(0, B * n, n)]
+    return [r[:1] + [h for h in r[1:] if h.score > float("-inf")] for r in ranked]
+
+
+def block_repeats(log_probs: Tensor, history: Tensor, n: int) -> Tensor:
+    """``log_probs`` (R, V) with -inf at each token that would complete an n-gram
+    already in its row of ``history`` (R, N), the output so far (n = 0: unchanged).
+
+    The last n - 1 tokens of a row are the n-gram's start; every earlier window of
+    n tokens that starts the same way bans its last token (fairseq's and Hugging
+    Face's ``no_repeat_ngram_size``).
+    """
+    N = history.shape[1]
+    if n < 1 or n > N:
+        return log_probs
+    windows = history.unfold(1, n, 1)  # (R, W, n), W = N - n + 1
+    start = history[:, N - n + 1 :].unsqueeze(1)  # (R, 1, n - 1)
+    match = (windows[..., :-1] == start).all(-1)  # (R, W)
+    counts = torch.zeros(log_probs.shape, dtype=torch.long, device=log_probs.device)
+    counts.scatter_add_(1, windows[..., -1], match.long())  # (R, V)
+    return log_probs.masked_fill(counts > 0, float("-inf"))
 
 
 def output_lengths(history: Tensor, eos_id: int) -> Tensor:
@@ -473,6 +576,68 @@ def _extend_attention(history: Tensor | None, origin: Tensor | None, state: Any)
 
 def _device_of(state: Any) -> torch.device:
     return first_tensor(state).device
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How an encoder-decoder chooses its outputs (:func:`search`).
+
+    ``beam_size`` 1 is greedy search; ``nbest`` K > 1 returns K hypotheses per input,
+    from a beam of max(beam_size, K); ``no_repeat_ngram`` n > 0 never repeats an
+    n-gram of the output; ``sampler`` (with a generator for reproducible draws)
+    samples each token instead of searching, and ``nbest`` then draws K samples.
+    """
+
+    beam_size: int = 1
+    length_penalty: float = 1.0
+    nbest: int = 1
+    no_repeat_ngram: int = 0
+    sampler: Sampler | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("beam_size", "nbest"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.no_repeat_ngram < 0:
+            raise ValueError(
+                f"no_repeat_ngram must be >= 0, got {self.no_repeat_ngram}"
+            )
+        if self.sampler is not None and self.beam_size > 1:
+            raise ValueError("sampling draws one output per sample: no beam with it")
+
+
+def search(
+    model: nn.Module,
+    state: Any,
+    options: SearchOptions,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+) -> list[list[Hypothesis]]:
+    """``options.nbest`` outputs for each row of ``state``, best first (by score /
+    length ** length_penalty for a beam, by score for samples): the one entry point
+    of every encoder-decoder's decoding."""
+    ends = dict(bos_id=bos_id, eos_id=eos_id, max_len=max_len)
+    n, block = options.nbest, options.no_repeat_ngram
+    if options.sampler is not None:
+        state = map_state(lambda t: t.repeat_interleave(n, dim=0), state)  # (B*n, ...)
+        drawn = sample_search(
+            model, state, options.sampler, no_repeat_ngram=block, **ends
+        )
+        rows = [drawn[i : i + n] for i in range(0, len(drawn), n)]
+        return [sorted(row, key=lambda h: -h.score) for row in rows]
+    if options.beam_size == 1 and n == 1:
+        return [[h] for h in greedy_search(model, state, no_repeat_ngram=block, **ends)]
+    return nbest_search(
+        model,
+        state,
+        beam_size=max(options.beam_size, n),
+        nbest=n,
+        length_penalty=options.length_penalty,
+        no_repeat_ngram=block,
+        **ends,
+    )
 
 
 def _check_search_args(max_len: int, beam_size: int) -> None:
