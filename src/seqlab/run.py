@@ -34,6 +34,7 @@ from seqlab.models import build_model
 from seqlab.tasks import TASKS
 from seqlab.train import CHECKPOINTS, Trainer, resolve_device
 from seqlab.utils import seed_everything
+from seqlab.warmstart import start_weights
 
 
 def load_run_config(path: str | Path, overrides: tuple[str, ...] = ()):
@@ -101,6 +102,9 @@ def _train(cfg, run_dir: Path, resume: bool, data_dir, log) -> dict[str, Any]:
         if main:
             save_config(cfg, run_dir / "config.yaml")
         model = build_model(cfg.model, **task.model_sizes)
+        start_weights(
+            model, cfg, task.vocab.tokens, resume=resume, log=log if main else _quiet
+        )
         trainer = Trainer(
             model,
             cfg.train,

@@ -85,6 +85,9 @@ class TrainConfig(Section):
     # Also keep the weights of the N most recent evaluations, as
     # checkpoints/step-000040/ ... (what `seqlab average` averages); 0: none.
     keep_last: int = Field(0, ge=0)
+    # Start from another run's weights (its best, else its last checkpoint) with
+    # a fresh optimizer; tokens are mapped when the vocabularies differ.
+    init_from: str | None = None
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between TensorBoard/progress updates
