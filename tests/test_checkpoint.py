@@ -470,8 +470,39 @@ def test_garbage_json(tmp_path: Path, file: str) -> None:
     save_v(tmp_path, 1)
     path = tmp_path / "last" / file
     path.write_text("{" + "x" * (path.stat().st_size - 1))  # same size, bad JSON
-    with pytest.raises(CheckpointError, match=f"corrupt JSON in .*last/{file}"):
+    # COMPLETE's own JSON fails to parse; the others fail their sha256 first
+    with pytest.raises(CheckpointError, match=f"corrupt .*last/{file}"):
         load_checkpoint(tmp_path, "last")
+
+
+def test_no_random_corruption_loads_silently(tmp_path: Path) -> None:
+    """Truncations and byte flips of every file of a checkpoint (sizes kept or not):
+    each load raises CheckpointError naming the damaged file."""
+    save_v(tmp_path, 1)
+    files = [p for p in (tmp_path / "last").rglob("*") if p.is_file()]
+    pristine = {p: p.read_bytes() for p in files}
+    rng = random.Random(0)
+    for trial in range(300):
+        file = rng.choice(files)
+        data = bytearray(pristine[file])
+        if trial % 3 == 0:
+            data = data[: rng.randrange(len(data))]
+        else:
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+        file.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match=file.name):
+            load_checkpoint(tmp_path, "last")
+        file.write_bytes(pristine[file])
+    load_checkpoint(tmp_path, "last")  # restored: loads again
+
+
+def test_checkpoint_without_hashes_still_loads(tmp_path: Path) -> None:
+    save_v(tmp_path, 1)
+    marker = tmp_path / "last" / "COMPLETE"
+    doc = json.loads(marker.read_text())
+    marker.write_text(json.dumps({k: doc[k] for k in ("format_version", "files")}))
+    assert_is_version(tmp_path, 1)  # written before the hashes: sizes checked only
 
 
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:
@@ -480,6 +511,9 @@ def test_newer_format_version_is_refused(tmp_path: Path) -> None:
     path.write_text(
         path.read_text().replace('"format_version": 1', '"format_version": 9')
     )
+    (tmp_path / "last" / "COMPLETE").unlink()  # rewritten as a newer seqlab would
+    manifest = checkpoint._manifest(tmp_path / "last")
+    (tmp_path / "last" / "COMPLETE").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match=r"meta.json has format_version 9"):
         load_checkpoint(tmp_path, "last")
 

@@ -8,7 +8,8 @@ A checkpoint is a directory `run_dir/<name>/`:
     trainer_state/      optional: optimizer, scheduler, RNG states, counters (save_tree)
       tree.json           the nested structure, tensors replaced by placeholders
       tensors.safetensors the tensors, keyed by their path in the structure
-    COMPLETE            written last: JSON {"format_version", "files": {path: bytes}}
+    COMPLETE            written last: JSON {"format_version", "files": {path: bytes},
+                        "sha256": {path: hex digest}}, checked on every load
 
 `save_checkpoint` writes everything into a hidden sibling directory, fsyncs it, and
 renames it into place, so a crash at any moment leaves the previous or the new
@@ -19,6 +20,7 @@ parameters' device.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -297,9 +299,30 @@ def _aside_dirs(run_dir: Path, name: str, what: str) -> list[Path]:
     return sorted(run_dir.glob(f".{name}~{what}-*"), key=lambda p: p.stat().st_mtime)
 
 
-def _manifest(root: Path) -> dict[str, int]:
+def _manifest(root: Path) -> dict[str, Any]:
+    """COMPLETE's content: every file's size and sha256 (checked on load)."""
     files = sorted(p for p in root.rglob("*") if p.is_file())
-    return {p.relative_to(root).as_posix(): p.stat().st_size for p in files}
+    names = [p.relative_to(root).as_posix() for p in files]
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "files": {n: p.stat().st_size for n, p in zip(names, files, strict=True)},
+        "sha256": {n: _sha256(p) for n, p in zip(names, files, strict=True)},
+    }
+    return {**doc, "manifest_sha256": _manifest_digest(doc)}
+
+
+def _manifest_digest(doc: dict[str, Any]) -> str:
+    """sha256 of COMPLETE's own entries, so that damage to COMPLETE names it."""
+    body = {k: v for k, v in doc.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _write_contents(
@@ -317,8 +340,7 @@ def _write_contents(
     _write_text(target / META_FILE, meta_text)
     if trainer_state is not None:
         save_tree(target / TRAINER_DIR, trainer_state)
-    complete = {"format_version": FORMAT_VERSION, "files": _manifest(target)}
-    _write_text(target / COMPLETE_FILE, json.dumps(complete, indent=1))
+    _write_text(target / COMPLETE_FILE, json.dumps(_manifest(target), indent=1))
     _fsync_path(target)
 
 
@@ -414,6 +436,12 @@ def _verify_complete(path: Path) -> None:
     doc = _read_json(marker)
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
         raise CheckpointError(f"corrupt {marker}: no 'files' entry")
+    legacy = set(doc) == {"format_version", "files"}  # before the hashes: sizes only
+    if not legacy and doc.get("manifest_sha256") != _manifest_digest(doc):
+        raise CheckpointError(
+            f"corrupt file {marker}: its entries do not match their sha256; restore "
+            "the checkpoint from a copy or train the run again"
+        )
     _check_version(doc.get("format_version"), marker)
     for rel, size in doc["files"].items():
         file = path / rel
@@ -421,6 +449,12 @@ def _verify_complete(path: Path) -> None:
         if actual != size:
             found = "missing" if actual is None else f"{actual} bytes"
             raise CheckpointError(f"{file} is {found}, expected {size} bytes")
+    for rel, digest in ({} if legacy else doc["sha256"]).items():
+        if _sha256(path / rel) != digest:
+            raise CheckpointError(
+                f"corrupt file {path / rel}: its sha256 differs from the one in "
+                f"{COMPLETE_FILE}; restore it from a copy or train the run again"
+            )
 
 
 def load_checkpoint(run_dir: str | Path, name: str) -> Checkpoint:
