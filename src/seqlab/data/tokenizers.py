@@ -133,6 +133,21 @@ class SubwordTokenizer:
     def detokenize(self, tokens: Iterable[str]) -> str:
         return self._sp.decode_pieces(list(tokens))
 
+    def sample(self, texts: list[str], alpha: float, seed: int) -> list[list[str]]:
+        """Each text segmented by sentencepiece's sampling: for a BPE model each
+        merge is dropped with probability ``alpha`` (BPE dropout), for a unigram
+        model segmentations are drawn with smoothing ``alpha``. Seeded: the same
+        ``seed`` gives the same segmentations."""
+        spm.set_random_generator_seed(seed)
+        return self._sp.encode(
+            texts,
+            out_type=str,
+            enable_sampling=True,
+            alpha=alpha,
+            nbest_size=-1,
+            num_threads=1,  # one random stream: the same seed, the same pieces
+        )
+
 
 # Han ideographs (with extensions and compatibility forms), kana, bopomofo, hangul and
 # the CJK radicals: each character is a token of its own, never part of a "word".
@@ -301,10 +316,33 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+# data.tokenizer kinds that train a sentencepiece model on the training text, and
+# the model_type each trains ("subword" was the only one, unigram, before bpe).
+SUBWORD_KINDS: dict[str, Literal["unigram", "bpe"]] = {
+    "subword": "unigram",
+    "unigram": "unigram",
+    "bpe": "bpe",
+}
+
+
+def train_subword(
+    kind: str, texts: Iterable[str], vocab_size: int, run_dir: str | Path
+) -> SubwordTokenizer:
+    """The sentencepiece model of data.tokenizer ``kind`` (SUBWORD_KINDS) trained on
+    ``texts`` and saved in ``run_dir``."""
+    tokenizer = SubwordTokenizer.train(
+        texts, vocab_size=vocab_size, model_type=SUBWORD_KINDS[kind]
+    )
+    tokenizer.save(run_dir)
+    return tokenizer
+
+
 TOKENIZERS: dict[str, Callable[..., Any]] = {
     "char": CharTokenizer,
     "word": WordTokenizer,
     "subword": SubwordTokenizer.load,  # kwargs: model_path
+    "unigram": SubwordTokenizer.load,
+    "bpe": SubwordTokenizer.load,
     "zh_char": ChineseCharTokenizer,  # kwargs: opencc
     "zh_word": ChineseWordTokenizer,  # kwargs: opencc
 }

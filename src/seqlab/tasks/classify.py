@@ -48,7 +48,7 @@ from seqlab.config import Section
 from seqlab.data import datasets, readers
 from seqlab.data.batching import LabelBatch, bucket_batches, pad_sequences
 from seqlab.data.datasets import DataError
-from seqlab.data.tokenizers import Tokenizer
+from seqlab.data.tokenizers import SUBWORD_KINDS, Tokenizer
 from seqlab.data.vocab import Vocab
 from seqlab.models.classifier import ClassifierConfig
 from seqlab.models.transformer_classifier import TransformerClassifierConfig
@@ -75,7 +75,9 @@ class ClassifyDataConfig(Section):
     folds: int = Field(10, ge=2)
     fold: int = Field(0, ge=0)  # the test fold, 0 .. folds-1
     val_fraction: float = Field(0.1, gt=0, lt=1)  # of the examples outside the test
-    tokenizer: Literal["word", "char", "subword", "zh_char", "zh_word"] = "word"
+    tokenizer: Literal[
+        "word", "char", "subword", "unigram", "bpe", "zh_char", "zh_word"
+    ] = "word"
     opencc: OpenCCConversion | None = None  # zh_* tokenizers: e.g. t2s (zh extra)
     vocab_size: int | None = Field(None, ge=5)  # words kept / subword pieces
     min_freq: int = Field(1, ge=1)
@@ -93,8 +95,8 @@ class ClassifyDataConfig(Section):
             raise ValueError("data.test_path goes with data.path")
         if self.fold >= self.folds:
             raise ValueError(f"data.fold must be < data.folds={self.folds}")
-        if self.tokenizer == "subword" and self.vocab_size is None:
-            raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        if self.tokenizer in SUBWORD_KINDS and self.vocab_size is None:
+            raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
         check_opencc(self.tokenizer, self.opencc)
         if self.crosswoz_target != "domain" and self.dataset != "crosswoz":
             raise ValueError("data.crosswoz_target goes with data.dataset crosswoz")

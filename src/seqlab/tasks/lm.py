@@ -27,7 +27,13 @@ from torch import Tensor, nn
 from seqlab.config import Section
 from seqlab.data import datasets, readers
 from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
-from seqlab.data.tokenizers import SubwordTokenizer, Tokenizer, build_tokenizer
+from seqlab.data.tokenizers import (
+    SUBWORD_KINDS,
+    SubwordTokenizer,
+    Tokenizer,
+    build_tokenizer,
+    train_subword,
+)
 from seqlab.data.vocab import Vocab
 from seqlab.models.lm import RNNLMConfig
 from seqlab.models.transformer import TransformerLMConfig
@@ -47,7 +53,10 @@ class LMDataConfig(Section):
     dataset: Literal["tinyshakespeare", "tang", "brown"] | None = None
     path: str | None = None  # any UTF-8 text file, instead of a named dataset
     val_fraction: float = Field(0.1, gt=0, lt=1)  # for path
-    tokenizer: Literal["char", "word", "subword", "zh_char", "zh_word"] = "char"
+    # subword: sentencepiece unigram (= unigram); bpe: byte-pair encoding
+    tokenizer: Literal[
+        "char", "word", "subword", "unigram", "bpe", "zh_char", "zh_word"
+    ] = "char"
     opencc: OpenCCConversion | None = None  # zh_* tokenizers: e.g. t2s (zh extra)
     vocab_size: int | None = Field(None, ge=5)  # words kept / subword pieces
     min_freq: int = Field(1, ge=1)
@@ -59,8 +68,8 @@ class LMDataConfig(Section):
     def _one_source(self) -> LMDataConfig:
         if (self.dataset is None) == (self.path is None):
             raise ValueError("give exactly one of data.dataset and data.path")
-        if self.tokenizer == "subword" and self.vocab_size is None:
-            raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        if self.tokenizer in SUBWORD_KINDS and self.vocab_size is None:
+            raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
         check_opencc(self.tokenizer, self.opencc)
         return self
 
@@ -128,17 +137,15 @@ def split_held_out(docs: list, held_out: int = TANG_HELD_OUT) -> dict[str, list]
 
 def make_tokenizer(cfg: LMDataConfig, train_docs: list, run_dir: Path) -> Tokenizer:
     """The configured tokenizer; a subword model is trained on train and saved."""
-    if cfg.tokenizer != "subword":
+    if cfg.tokenizer not in SUBWORD_KINDS:
         return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
     texts = [d if isinstance(d, str) else " ".join(d) for d in train_docs]
     texts = [line for t in texts for line in t.splitlines() if line.strip()]
-    tok = SubwordTokenizer.train(texts, vocab_size=cfg.vocab_size)
-    tok.save(run_dir)
-    return tok
+    return train_subword(cfg.tokenizer, texts, cfg.vocab_size, run_dir)
 
 
 def load_tokenizer(cfg: LMDataConfig, run_dir: Path) -> Tokenizer:
-    if cfg.tokenizer == "subword":
+    if cfg.tokenizer in SUBWORD_KINDS:
         return SubwordTokenizer.load(run_dir)
     return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
 

@@ -63,10 +63,12 @@ from seqlab.config import Section
 from seqlab.data import datasets, dates, readers
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
 from seqlab.data.tokenizers import (
+    SUBWORD_KINDS,
     SubwordTokenizer,
     Tokenizer,
     build_tokenizer,
     opencc_converter,
+    train_subword,
 )
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
@@ -94,9 +96,16 @@ class Seq2SeqDataConfig(Section):
     last_date: dt.date = dates.LAST
     # multi30k: de-en or en-de; tatoeba: zh-en or en-zh
     direction: Literal["de-en", "en-de", "zh-en", "en-zh"] = "de-en"
-    tokenizer: Literal["char", "word", "subword", "zh_char", "zh_word"] = "char"
+    # subword: sentencepiece unigram (= unigram); bpe: byte-pair encoding
+    tokenizer: Literal[
+        "char", "word", "subword", "unigram", "bpe", "zh_char", "zh_word"
+    ] = "char"
     opencc: OpenCCConversion | None = None  # zh_* tokenizers: e.g. t2s (zh extra)
     vocab_size: int | None = Field(None, ge=5)  # subword pieces, or words kept
+    # tokenizer bpe: BPE dropout (Provilkov et al. 2020), each merge skipped with
+    # this probability; every epoch segments the training pairs afresh (val/test
+    # and predict never drop); 0.1 in the paper. 0: off.
+    bpe_dropout: float = Field(0.0, ge=0, lt=1)
     min_freq: int = Field(1, ge=1)
     lowercase: bool = False
     reverse_source: bool = False  # the book's Reverse: source tokens back to front
@@ -110,8 +119,12 @@ class Seq2SeqDataConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Seq2SeqDataConfig:
-        if self.tokenizer == "subword" and self.vocab_size is None:
-            raise ValueError("tokenizer 'subword' needs data.vocab_size")
+        if self.tokenizer in SUBWORD_KINDS and self.vocab_size is None:
+            raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
+        if self.bpe_dropout and self.tokenizer != "bpe":
+            raise ValueError(
+                f"data.bpe_dropout needs data.tokenizer bpe, got {self.tokenizer!r}"
+            )
         check_opencc(self.tokenizer, self.opencc)
         allowed = DIRECTIONS.get(self.dataset, (self.direction,))
         if self.direction not in allowed:
@@ -355,7 +368,7 @@ class Seq2SeqTask(Task):
     @classmethod
     def load(cls, cfg: Seq2SeqRunConfig, run_dir: Path) -> Seq2SeqTask:
         """Tokenizer and vocabulary of a trained run (no data: see load_data)."""
-        if cfg.data.tokenizer == "subword":
+        if cfg.data.tokenizer in SUBWORD_KINDS:
             tokenizer = SubwordTokenizer.load(run_dir)
         else:
             tokenizer = build_tokenizer(
@@ -406,9 +419,27 @@ class Seq2SeqTask(Task):
 
     # ---- training batches --------------------------------------------------------
     def train_batches(self, epoch: int):
-        """Shuffled batches of the train split (seeded by train.seed and epoch)."""
+        """Shuffled batches of the train split (seeded by train.seed and epoch);
+        with data.bpe_dropout, the epoch's own segmentation of it."""
+        data = self.tensors["train"]
+        if self.cfg.data.bpe_dropout:
+            data = self.dropout_segmentation(epoch)
         for rows in self.batch_rows(epoch):
-            yield self.tensors["train"].batch(rows)
+            yield data.batch(rows)
+
+    def dropout_segmentation(self, epoch: int) -> PairTensors:
+        """The train pairs segmented with BPE dropout, seeded by train.seed and epoch
+        (so that a resumed run sees the same)."""
+        tokenizer = self.tokenizer
+        assert isinstance(tokenizer, SubwordTokenizer)  # data.bpe_dropout's check
+        p, seed = self.cfg.data.bpe_dropout, self.cfg.train.seed + epoch
+        pairs = self.pairs["train"]
+        sources = tokenizer.sample([s for s, _ in pairs], p, seed)
+        targets = tokenizer.sample([t for _, t in pairs], p, seed + 1)
+        source_ids = [self.vocab.encode(s) for s in sources]
+        if self.cfg.data.reverse_source:
+            source_ids = [ids[::-1] for ids in source_ids]
+        return pair_tensors(source_ids, [self.vocab.encode(t) for t in targets])
 
     def batch_rows(self, epoch: int) -> list[Tensor]:
         data, size = self.tensors["train"], self.cfg.train.batch_size
@@ -570,12 +601,10 @@ def make_tokenizer(
     cfg: Seq2SeqDataConfig, train: list[Pair], run_dir: Path
 ) -> Tokenizer:
     """The configured tokenizer; a subword model is trained on both train sides."""
-    if cfg.tokenizer != "subword":
+    if cfg.tokenizer not in SUBWORD_KINDS:
         return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
     texts = [t.lower() if cfg.lowercase else t for pair in train for t in pair]
-    tok = SubwordTokenizer.train(texts, vocab_size=cfg.vocab_size)
-    tok.save(run_dir)
-    return tok
+    return train_subword(cfg.tokenizer, texts, cfg.vocab_size, run_dir)
 
 
 def _device(model: nn.Module) -> torch.device:
