@@ -1,4 +1,5 @@
-"""Warm start: a new run begins from another run's weights (``train.init_from``).
+"""Warm start: a new run begins from another run's weights (``train.init_from``)
+or from pretrained word vectors (``model.embeddings``, ``model.freeze_embeddings``).
 
 The model config must be the same; the vocabulary may differ (fine-tuning a
 Multi30k translator on a user's own pairs): every vocabulary-indexed tensor (token
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.checkpoint import CheckpointError, load_checkpoint
+from seqlab.data.vectors import load_vectors
 from seqlab.train import CHECKPOINTS
 
 
@@ -95,9 +97,69 @@ def _map_rows(fresh: Tensor, saved: Tensor, pairs: list[tuple[int, int]]) -> Ten
 def start_weights(
     model: nn.Module, cfg, tokens: Sequence[str], *, resume: bool, log
 ) -> None:
-    """What a run's model starts from besides its fresh initialisation: another
-    run's weights (``train.init_from``), not when resuming (the checkpoint has them)."""
-    if resume:
-        return
-    if cfg.train.init_from:
+    """What a run's model starts from besides its fresh initialisation: pretrained
+    word vectors (``model.embeddings``), then another run's weights
+    (``train.init_from``); neither when resuming (the checkpoint has the weights),
+    but ``model.freeze_embeddings`` holds on a resume too. Model configs with a
+    token embedding declare those two keys; others have neither."""
+    path = getattr(cfg.model, "embeddings", None)
+    if path and not resume:
+        log(pretrained_embeddings(model, path, tokens))
+    if cfg.train.init_from and not resume:
         log(init_from(model, cfg.train.init_from, tokens))
+    if getattr(cfg.model, "freeze_embeddings", False):
+        log(freeze_embeddings(model, len(tokens)))
+
+
+def token_embeddings(model: nn.Module, vocab_size: int) -> list[nn.Embedding]:
+    """The model's embeddings of the vocabulary's tokens (a seq2seq model's encoder
+    and decoder embeddings both, when they are not shared)."""
+    found = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.Embedding) and m.num_embeddings == vocab_size
+    ]
+    if not found:
+        raise ValueError(
+            f"model.embeddings: this model has no embedding of the {vocab_size} "
+            "tokens of its vocabulary"
+        )
+    return found
+
+
+def pretrained_embeddings(
+    model: nn.Module, path: str | Path, tokens: Sequence[str]
+) -> str:
+    """Copy the vectors of the file ``path`` into the rows of the tokens it has, in
+    every token embedding; returns the coverage report. The vectors must have the
+    embedding's size (ValueError saying which to set otherwise)."""
+    vectors = load_vectors(path, tokens)
+    for embedding in token_embeddings(model, len(tokens)):
+        size, dim = embedding.embedding_dim, vectors.weights.shape[1]
+        if size != dim:
+            raise ValueError(
+                f"model.embeddings: {path} holds {dim}-d vectors but the model's "
+                f"token embedding is {size}-d; set model.embedding_size (d_model "
+                f"for a Transformer) to {dim}"
+            )
+        with torch.no_grad():
+            embedding.weight[vectors.found] = vectors.weights[vectors.found]
+    return vectors.report
+
+
+def freeze_embeddings(model: nn.Module, vocab_size: int) -> str:
+    """Stop training the token embeddings; says when an output layer shares them."""
+    embeddings = token_embeddings(model, vocab_size)
+    for embedding in embeddings:
+        embedding.weight.requires_grad_(False)
+    weights = {id(e.weight) for e in embeddings}
+    names = {
+        n for n, m in model.named_modules(remove_duplicate=False) if m in embeddings
+    }
+    tied = [
+        name
+        for name, p in model.named_parameters(remove_duplicate=False)
+        if id(p) in weights and name.rpartition(".")[0] not in names
+    ]
+    also = f" (and {', '.join(tied)}, tied to it)" if tied else ""
+    return f"freeze_embeddings: the token embedding{also} stays fixed"

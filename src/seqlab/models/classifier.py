@@ -59,6 +59,11 @@ class ClassifierConfig(Section):
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     pooling: Literal["last", "mean", "max", "attention"] = "attention"
     attention_size: int = Field(64, ge=1)  # pooling: attention only
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
 
 @dataclass

@@ -40,6 +40,11 @@ class RNNLMConfig(Section):
     num_layers: int = Field(1, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # on embeddings, between layers, output
     tie_weights: bool = False  # needs embedding_size == hidden_size
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
     @model_validator(mode="after")
     def _check_tying(self) -> RNNLMConfig:

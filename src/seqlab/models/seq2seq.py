@@ -78,6 +78,11 @@ class Seq2SeqConfig(Section):
     # Training loss only: the target distribution puts 1 - ε on the gold token and ε
     # spread over the vocabulary (Szegedy et al. 2016; the Transformer's 0.1).
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
     @model_validator(mode="after")
     def _check_options(self) -> Seq2SeqConfig:

@@ -59,6 +59,11 @@ class TaggerConfig(Section):
     char_hidden_size: int = Field(0, ge=0)  # per direction; 0: no character encoder
     feature_embedding_size: int = Field(0, ge=0)  # the extra column (POS); 0: unused
     head: Literal["softmax", "crf"] = "crf"
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
 
 @dataclass

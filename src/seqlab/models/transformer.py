@@ -172,6 +172,11 @@ class TransformerLMConfig(Section):
     max_len: int = Field(1024, ge=1)  # longest context, prompt + generated
     norm: Literal["pre", "post"] = "pre"
     tie_weights: bool = True
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerLMConfig:
@@ -348,6 +353,11 @@ class TransformerConfig(Section):
     tie_output: bool = True  # output layer = target embedding (transposed)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     max_len: int = Field(512, ge=1)  # longest source or target, in tokens
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerConfig:

@@ -33,6 +33,11 @@ class TransformerClassifierConfig(Section):
     pooling: Literal["mean", "max", "attention"] = "mean"
     attention_size: int = Field(64, ge=1)  # pooling: attention only
     max_len: int = Field(512, ge=1)  # longest input in tokens
+    # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
+    # too) that initialises the token embedding's rows of the words it has;
+    # freeze_embeddings keeps that embedding fixed (with a tied output layer too).
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerClassifierConfig:
