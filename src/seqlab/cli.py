@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(commands)
     add_serve(commands)
     add_export(commands)
+    add_data(commands)
     add_average(commands)
     add_plot_curves(commands)
     return parser
@@ -115,6 +116,42 @@ def _run_names(run_dirs: list[str]) -> list[tuple[str, str]]:
     names = [Path(d).name or d for d in run_dirs]
     unique = len(set(names)) == len(names)
     return [(n if unique else d, d) for n, d in zip(names, run_dirs, strict=True)]
+
+
+def add_data(commands) -> None:
+    p = commands.add_parser("data", help="the named data sets: list, download")
+    actions = p.add_subparsers(metavar="ACTION")
+    listing = actions.add_parser(
+        "list", help="each data set: task, size, where it is looked for, present?"
+    )
+    listing.add_argument("--data-dir", help="default: $SEQLAB_DATA, then the cache")
+    listing.set_defaults(run=run_data_list, command="data list")
+    fetch = actions.add_parser(
+        "download", help="fetch a data set's files (checksums checked)"
+    )
+    fetch.add_argument("name", metavar="NAME", help="a data set name, or 'all'")
+    fetch.add_argument("--data-dir", help="default: $SEQLAB_DATA, then the cache")
+    fetch.set_defaults(run=run_data_download, command="data download")
+
+
+def run_data_list(args) -> int:
+    from seqlab.data import datasets, records
+
+    rows = records.list_data(args.data_dir)
+    print(f"data directory: {datasets.resolve_data_dir(args.data_dir)}")
+    w = max(len(r.size) for r in rows)
+    print(f"{'name':18s} {'task':9s} {'present':9s} {'size':{w}s} where looked for")
+    for r in rows:
+        print(f"{r.name:18s} {r.task:9s} {r.present:9s} {r.size:{w}s} {r.where}")
+    return 0
+
+
+def run_data_download(args) -> int:
+    from seqlab.data import records
+
+    paths = records.download(args.name, args.data_dir)
+    print(f"{args.name}: {len(paths)} file(s) in place", file=sys.stderr)
+    return 0
 
 
 def add_serve(commands) -> None:

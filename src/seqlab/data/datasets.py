@@ -194,6 +194,15 @@ DATASETS: dict[str, DatasetSpec] = {
         "e57703894995211bba8638f130dc7df81e8992b71f3c05c10022ad23d6ca5310",
         _CROSSWOZ_NOTE,
     ),
+    "twemoji": DatasetSpec(
+        "twemoji",
+        "captioning/twemoji-cldr.zip",
+        None,  # assembled from two sources (see the note)
+        "0cbfe484192d69cdee263c360e351a0befd6bdf7f1f2375ec0b2201334dc41c8",
+        "3,664 Twemoji 15 pictures (tommyettinger/twemoji-atlas @131e135d, CC BY 4.0: "
+        "Twemoji, Copyright 2020 Twitter, Inc and other contributors) named by "
+        "Unicode CLDR via emoji.json (MIT)",
+    ),
     "tatoeba": DatasetSpec(
         "tatoeba",
         "zh/tatoeba-cmn-eng/cmn.txt.gz",

@@ -72,6 +72,65 @@ def read_lines(path: str | Path) -> list[str]:
     return _lines(read_text_file(path))
 
 
+# ---------------------------------------------------------------- the user's files
+
+
+def read_user_lines(
+    path: str | Path, max_line_chars: int = 100_000
+) -> list[tuple[int, str]]:
+    """(1-based line number, line) of every non-blank line of a user's UTF-8 file.
+
+    DataError naming the file (and the line where there is one) for a missing file, a
+    directory, an empty or blank-only file, bytes that are not UTF-8, a NUL byte, or a
+    line longer than ``max_line_chars`` characters (data.max_line_chars).
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{path}: is a directory; give a file")
+    if not p.is_file():
+        raise DataError(f"{path}: no such file")
+    lines = _lines(read_text_file(p))
+    for lineno, line in enumerate(lines, start=1):
+        if "\0" in line:
+            raise DataError(f"{path}:{lineno}: holds a NUL byte (not a text file?)")
+        if len(line) > max_line_chars:
+            raise DataError(
+                f"{path}:{lineno}: line of {len(line):,} characters, longer than "
+                f"data.max_line_chars={max_line_chars}"
+            )
+    rows = [
+        (lineno, line) for lineno, line in enumerate(lines, start=1) if line.strip()
+    ]
+    if not rows:
+        raise DataError(f"{path}: holds only blank lines")
+    return rows
+
+
+def read_pair_file(
+    path: str | Path, max_line_chars: int = 100_000
+) -> list[tuple[str, str]]:
+    """(source, target) pairs of a UTF-8 file of ``source<TAB>target`` lines.
+
+    Blank lines are skipped; each side is stripped. DataError naming the file and
+    line for a line without exactly one TAB or with an empty side (and for the bad
+    files of :func:`read_user_lines`).
+    """
+    pairs = []
+    for lineno, line in read_user_lines(path, max_line_chars):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise DataError(
+                f"{path}:{lineno}: expected source<TAB>target (2 columns), got "
+                f"{len(fields)}: {line[:60]!r}"
+            )
+        source, target = fields[0].strip(), fields[1].strip()
+        if not source or not target:
+            side = "source" if not source else "target"
+            raise DataError(f"{path}:{lineno}: empty {side} in {line[:60]!r}")
+        pairs.append((source, target))
+    return pairs
+
+
 # ---------------------------------------------------------------- readers
 
 

@@ -122,7 +122,7 @@ def read_splits(
         return shapes_splits(cfg)
     if cfg.dataset in USER_FORMATS:
         return user_splits(cfg)
-    return twemoji_splits(cfg, datasets.resolve_data_dir(data_dir) / TWEMOJI_ZIP)
+    return twemoji_splits(cfg, datasets.locate("twemoji", data_dir))
 
 
 def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:

@@ -60,8 +60,9 @@ from torch import Tensor, nn
 
 from seqlab import decode, metrics
 from seqlab.config import Section
-from seqlab.data import datasets, dates, readers
+from seqlab.data import datasets, dates, readers, records
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
+from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.tokenizers import (
     SUBWORD_KINDS,
     SubwordTokenizer,
@@ -81,13 +82,32 @@ Pair = tuple[str, str]
 TOY_TEST_SIZE = {"addition": 5000, "date": 5000, "generated_dates": 1000}
 TATOEBA_TEST = 2000  # unique Chinese sentences in the test split
 TATOEBA_SEED = 0
+# own files: the longest output decoded, decode.max_length or the longest training
+# target + <eos> if that is longer
+OUTPUT_LENGTH_FILE = "max_output.json"
 DIRECTIONS = {"multi30k": ("de-en", "en-de"), "tatoeba": ("zh-en", "en-zh")}
 
 
-class Seq2SeqDataConfig(Section):
-    dataset: Literal[
-        "addition", "date", "generated_dates", "multi30k", "tatoeba", "crosswoz_chat"
-    ]
+class Seq2SeqDataConfig(OwnData):
+    # a named data set, or your own source<TAB>target file(s): data.path (or
+    # data.train_path ...; seqlab/data/owndata.py), read instead of the data set
+    dataset: (
+        Literal[
+            "addition",
+            "date",
+            "generated_dates",
+            "multi30k",
+            "tatoeba",
+            "crosswoz_chat",
+        ]
+        | None
+    ) = None
+    # what picks the best checkpoint; default: the data set's (own files: bleu for
+    # word and subword tokens, exact-match accuracy for characters)
+    metric: Literal["accuracy", "bleu"] | None = None
+    # sacreBLEU's tokenisation of the outputs; default: the data set's, else 13a
+    # (zh for Chinese targets)
+    bleu_tokenize: Literal["13a", "zh", "char", "none"] | None = None
     # generated_dates only: pairs drawn (repeats are dropped), seed, dates' range
     # (two-digit years need less than 100 years; date.txt's range by default)
     size: int = Field(50_000, ge=100)
@@ -119,6 +139,9 @@ class Seq2SeqDataConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Seq2SeqDataConfig:
+        self.check_own_files()
+        if self.dataset is None and not self.own_files():
+            raise ValueError("give data.dataset, or your own file as data.path")
         if self.tokenizer in SUBWORD_KINDS and self.vocab_size is None:
             raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
         if self.bpe_dropout and self.tokenizer != "bpe":
@@ -126,8 +149,8 @@ class Seq2SeqDataConfig(Section):
                 f"data.bpe_dropout needs data.tokenizer bpe, got {self.tokenizer!r}"
             )
         check_opencc(self.tokenizer, self.opencc)
-        allowed = DIRECTIONS.get(self.dataset, (self.direction,))
-        if self.direction not in allowed:
+        allowed = DIRECTIONS.get(self.dataset or "", (self.direction,))
+        if self.direction not in allowed and not self.own_files():
             raise ValueError(
                 f"data.direction for {self.dataset} must be one of "
                 f"{', '.join(allowed)}, got {self.direction!r}"
@@ -163,6 +186,8 @@ class Seq2SeqRunConfig(Section):
 # ---- reading the pairs ---------------------------------------------------------------
 def read_pairs(cfg: Seq2SeqDataConfig, data_dir: str | Path | None) -> dict:
     """Split name -> list of (source, target) texts; see the module docstring."""
+    if cfg.own_files():
+        return own_splits(cfg, lambda p: readers.read_pair_file(p, cfg.max_line_chars))
     if cfg.dataset == "multi30k":
         return read_multi30k(cfg.direction, data_dir)
     if cfg.dataset == "tatoeba":
@@ -340,15 +365,23 @@ class Seq2SeqTask(Task):
         self.cfg = cfg
         self.tokenizer = tokenizer
         self.vocab = vocab
-        self.translation = cfg.data.dataset in ("multi30k", "tatoeba", "crosswoz_chat")
+        data = cfg.data
+        known = None if data.own_files() else records.record(data.dataset)
+        words = data.tokenizer not in ("char", "zh_char")
+        metric = data.metric or (known.metric if known else None)
+        metric = metric or ("bleu" if words else "accuracy")
+        # a named set: its metric; own files: exact match too (BLEU of characters
+        # means little: a line is one "word")
+        self.scores = {metric} if known else {metric, "accuracy"}
+        self.translation = "bleu" in self.scores  # (its name before own files)
         # sacreBLEU's tokenisation of the outputs: its zh one for Chinese
-        chinese = cfg.data.direction.endswith("-zh") or cfg.data.dataset.startswith(
-            "crosswoz"
-        )
-        self.bleu_tokenize = "zh" if chinese else "13a"
-        self.monitor = "val_bleu" if self.translation else "val_accuracy"
+        chinese = data.direction.endswith("-zh") and data.dataset in DIRECTIONS
+        tokenize = data.bleu_tokenize or (known.bleu_tokenize if known else None)
+        self.bleu_tokenize = "zh" if chinese else tokenize or "13a"
+        self.monitor = f"val_{metric}"
         self.pairs: dict[str, list[Pair]] = {}
         self.tensors: dict[str, PairTensors] = {}
+        self.max_output = cfg.decode.max_length  # output tokens, <eos> included
 
     @classmethod
     def prepare(
@@ -362,6 +395,12 @@ class Seq2SeqTask(Task):
         max_size = cfg.data.vocab_size if cfg.data.tokenizer == "word" else None
         task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq, max_size=max_size)
         task.vocab.save(run_dir / "vocab.json")
+        if cfg.data.own_files():  # outputs as long as the longest training target
+            longest = max(len(task.tokenize(t)) for _, t in pairs["train"])
+            task.max_output = max(cfg.decode.max_length, longest + 1)
+            (run_dir / OUTPUT_LENGTH_FILE).write_text(
+                json.dumps({"max_output": task.max_output}) + "\n"
+            )
         task.set_data(pairs)
         return task
 
@@ -374,7 +413,11 @@ class Seq2SeqTask(Task):
             tokenizer = build_tokenizer(
                 cfg.data.tokenizer, **tokenizer_options(cfg.data)
             )
-        return cls(cfg, tokenizer, Vocab.load(run_dir / "vocab.json"))
+        task = cls(cfg, tokenizer, Vocab.load(run_dir / "vocab.json"))
+        if (run_dir / OUTPUT_LENGTH_FILE).is_file():
+            saved = json.loads((run_dir / OUTPUT_LENGTH_FILE).read_text())
+            task.max_output = int(saved["max_output"])
+        return task
 
     def load_data(self, data_dir: str | Path | None) -> None:
         """Read the pairs again and encode them with this run's vocabulary."""
@@ -470,8 +513,9 @@ class Seq2SeqTask(Task):
         outputs = [self.detokenize(h.tokens) for h in hyps]
         references = [t for _, t in self.pairs[split]]
         result = {f"{split}_loss": self.loss(model, split)}
-        if not self.translation:
+        if "accuracy" in self.scores:
             result[f"{split}_accuracy"] = metrics.accuracy(outputs, references)
+        if "bleu" not in self.scores:
             return result
         tok = self.bleu_tokenize
         result[f"{split}_bleu"] = metrics.bleu(outputs, references, tokenize=tok)

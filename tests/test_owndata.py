@@ -1,0 +1,163 @@
+"""Your own data: the same keys for every task, bad files named by file and line,
+and the records of the named data sets."""
+
+import urllib.error
+
+import pytest
+
+from seqlab.cli import main
+from seqlab.config import validate
+from seqlab.data import datasets, readers, records
+from seqlab.data.datasets import DataError
+from seqlab.data.owndata import split_items
+from seqlab.tasks import TASKS
+from seqlab.tasks.seq2seq import Seq2SeqRunConfig, Seq2SeqTask
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"\n  \n\t\n", "only blank lines"),
+        (b"ab\tba\nc\x00d\tdc\n", ":2: holds a NUL byte"),
+        (b"ab\tba\n" + b"x" * 50 + b"\ty\n", ":2: line of 52 characters"),
+        (b"ab\tba\n\ncd\t \n", ":3: empty target"),
+        (b"\tba\n", ":1: empty source"),
+        (b"ab\tba\tc\n", ":1: expected source<TAB>target (2 columns), got 3"),
+        (b"ab ba\n", ":1: expected source<TAB>target (2 columns), got 1"),
+        (b"ab\tba\n\xff\tx\n", ":2: not UTF-8"),
+    ],
+)
+def test_a_bad_pair_file_is_named_with_its_line(tmp_path, content, message):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        readers.read_pair_file(path, max_line_chars=40)
+    assert str(path) in str(err.value) and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_directory_or_a_missing_file_is_refused(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        readers.read_pair_file(tmp_path)
+    with pytest.raises(DataError, match="no such file"):
+        readers.read_pair_file(tmp_path / "nope.tsv")
+
+
+def test_one_file_is_split_alike_every_time_by_the_fractions():
+    items = list(range(100))
+    a, b = split_items(items, 0.1, 0.2), split_items(items, 0.1, 0.2)
+    assert a == b and [len(a[s]) for s in ("train", "val", "test")] == [70, 10, 20]
+    assert sorted(a["train"] + a["val"] + a["test"]) == items
+    assert a["test"] != list(range(20))  # shuffled, not the file's head
+    with pytest.raises(DataError, match="too few"):
+        split_items([1, 2], 0.5, 0.4)
+
+
+def write_pairs(path, n=200, long=False):
+    lines = []
+    for i in range(n):
+        source = "abcdefghij"[: 3 + i % 7]
+        target = source[::-1] * (4 if long else 1)
+        lines.append(f"{source}\t{target}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def seq2seq_config(**data):
+    config = {
+        "task": "seq2seq",
+        "data": {"dataset": "date", **data},
+        "model": {"kind": "seq2seq", "embedding_size": 8, "hidden_size": 16},
+        "decode": {"max_length": 12},
+    }
+    return validate(Seq2SeqRunConfig, config, "test")
+
+
+def test_data_path_replaces_the_configs_data_set(tmp_path):
+    """--set data.path on a shipped config: the file is read, not date.txt; exact
+    match picks the best checkpoint of characters; outputs may be as long as the
+    longest training target even beyond decode.max_length."""
+    write_pairs(tmp_path / "p.tsv", long=True)
+    cfg = seq2seq_config(path=str(tmp_path / "p.tsv"), test_fraction=0.25)
+    task = Seq2SeqTask.prepare(cfg, "/nonexistent", tmp_path)
+    sizes = {split: len(pairs) for split, pairs in task.pairs.items()}
+    assert sizes == {"train": 130, "val": 20, "test": 50}
+    assert task.monitor == "val_accuracy" and task.max_output == 37  # 4 * 9 + <eos>
+    assert Seq2SeqTask.load(cfg, tmp_path).max_output == 37
+
+
+def test_separate_split_files_and_bleu_for_words(tmp_path):
+    write_pairs(tmp_path / "train.tsv")
+    (tmp_path / "test.tsv").write_text("a b\tb a\n", encoding="utf-8")
+    cfg = seq2seq_config(
+        dataset=None,
+        train_path=str(tmp_path / "train.tsv"),
+        test_path=str(tmp_path / "test.tsv"),
+        tokenizer="word",
+    )
+    task = Seq2SeqTask.prepare(cfg, None, tmp_path)
+    assert len(task.pairs["test"]) == 1 and len(task.pairs["val"]) == 20
+    assert task.monitor == "val_bleu" and task.scores == {"bleu", "accuracy"}
+
+
+def test_the_keys_must_name_one_set_of_files():
+    with pytest.raises(Exception, match=r"data\.path or data\.train_path"):
+        seq2seq_config(path="a.tsv", train_path="b.tsv")
+    with pytest.raises(Exception, match=r"go with data\.train_path"):
+        seq2seq_config(test_path="b.tsv")
+    with pytest.raises(Exception, match=r"give data\.dataset"):
+        seq2seq_config(dataset=None)
+
+
+def test_a_bad_file_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "p.tsv").write_text("ab\tba\ncd\n", encoding="utf-8")
+    argv = ["train", "configs/date-attention.yaml", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--set", f"data.path={tmp_path / 'p.tsv'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{tmp_path / 'p.tsv'}:2:" in err
+
+
+# ---- the records of the named data sets ------------------------------------------
+def test_every_named_data_set_has_a_record_of_its_task():
+    for name, (config, _) in TASKS.items():
+        field = config.model_fields["data"].annotation.model_fields.get("dataset")
+        if field is None:
+            continue
+        names = [a for a in _literal_names(field.annotation)]
+        for dataset in names:
+            assert records.DATA_SETS[dataset].task == name, dataset
+    for record in records.DATA_SETS.values():
+        assert all(f in datasets.DATASETS for f in record.files), record.name
+
+
+def _literal_names(annotation):
+    import typing
+
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, str):
+            yield arg
+        else:
+            yield from _literal_names(arg)
+
+
+def test_data_list_says_where_each_set_is_looked_for(tmp_path, capsys):
+    (tmp_path / "seq2seq_toy").mkdir()
+    (tmp_path / "seq2seq_toy" / "date.txt").write_text("x _y\n")
+    assert main(["data", "list", "--data-dir", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert " yes " in rows["date"] and " no " in rows["addition"]
+    assert str(tmp_path / "multi30k" / "train.de.gz") in rows["multi30k"]
+    assert "generated" in rows["shapes"]
+
+
+def test_data_download_offline_is_one_line(tmp_path, capsys, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    assert main(["data", "download", "addition", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "cannot download" in err and "offline" in err
+    assert str(tmp_path / "seq2seq_toy" / "addition.txt") in err
+    assert main(["data", "download", "nope"]) == 2
+    assert "unknown data set 'nope'" in capsys.readouterr().err
