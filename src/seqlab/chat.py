@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from seqlab import run
+from seqlab.decode import SearchOptions
 from seqlab.tasks.classify import CONTEXT_SEP
 
 EXIT_WORDS = ("exit", "quit", "退出")  # a message that ends the chat
@@ -52,12 +53,14 @@ class ChatBot:
         intent: run.LoadedRun | None,
         responder: run.LoadedRun | None,
         beam: int = 1,
+        options: SearchOptions | None = None,
     ) -> None:
         if intent is None and responder is None:
             raise ValueError("a chat needs a classify run, a seq2seq run, or both")
         self.intent = intent
         self.responder = responder
         self.beam = beam
+        self.options = options  # how answers are decoded (sampling...); None: beam
         self.history: list[str] = []
 
     @classmethod
@@ -84,7 +87,8 @@ class ChatBot:
             intent, probability = record["label"], round(record["probability"], 4)
         if self.responder is not None:
             task, model = self.responder.task, self.responder.model
-            answer = task.predict(model, [message], beam=self.beam)[0]
+            decoding = {} if self.options is None else {"options": self.options}
+            answer = task.predict(model, [message], beam=self.beam, **decoding)[0]
         self.history += [message] + ([answer] if answer else [])
         return Reply(message, intent, probability, answer)
 

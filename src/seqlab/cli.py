@@ -624,7 +624,80 @@ def add_predict(commands) -> None:
         action="store_true",
         help="one JSON object per line, with scores (and attention)",
     )
+    add_decoding_options(p, nbest=True)
     p.set_defaults(run=run_predict, command="predict")
+
+
+def add_decoding_options(p, nbest: bool) -> None:
+    """The flags of decode.SearchOptions (seq2seq and caption runs, chat replies)."""
+    if nbest:
+        p.add_argument(
+            "--nbest",
+            type=int,
+            metavar="K",
+            help="the K best outputs of each input, best first, with their "
+            "log-probabilities (a beam of at least K)",
+        )
+    p.add_argument(
+        "--no-repeat-ngram",
+        type=int,
+        metavar="N",
+        help="never repeat an n-gram of N tokens within an output",
+    )
+    p.add_argument(
+        "--sample", action="store_true", help="sample each token instead of searching"
+    )
+    p.add_argument("--temperature", type=float, help="with --sample (default 1)")
+    p.add_argument(
+        "--top-p", type=float, metavar="P", help="with --sample: the nucleus of mass P"
+    )
+    p.add_argument("--seed", type=int, help="with --sample: reproducible draws")
+
+
+def search_options(args, task, beam: int, model):
+    """decode.SearchOptions from the decoding flags, each refused in one line where
+    ``task`` lacks it; None when no flag was given."""
+    import torch
+
+    from seqlab.decode import Sampler, SearchOptions
+
+    nbest = getattr(args, "nbest", None)
+    if not args.sample:
+        for flag in ("temperature", "top_p", "seed"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} applies with --sample")
+    if nbest is None and args.no_repeat_ngram is None and not args.sample:
+        return None
+    if nbest is not None:
+        task.require("nbest", "--nbest")
+        _at_least(nbest, 1, "--nbest")
+    if args.no_repeat_ngram is not None:
+        task.require("beam", "--no-repeat-ngram")
+        _at_least(args.no_repeat_ngram, 1, "--no-repeat-ngram")
+    sampler = None
+    if args.sample:
+        task.require("sampling", "--sample")
+        if beam != 1:
+            raise ValueError("--sample draws each token; it takes no --beam")
+        generator = None
+        if args.seed is not None:
+            device = next(model.parameters()).device
+            generator = torch.Generator(device).manual_seed(args.seed)
+        temperature = 1.0 if args.temperature is None else args.temperature
+        sampler = Sampler(
+            temperature=temperature, top_p=args.top_p, generator=generator
+        )
+    return SearchOptions(
+        beam_size=beam,
+        nbest=nbest or 1,
+        no_repeat_ngram=args.no_repeat_ngram or 0,
+        sampler=sampler,
+    )
+
+
+def _at_least(value: int, low: int, flag: str) -> None:
+    if value < low:
+        raise ValueError(f"{flag} must be >= {low}, got {value}")
 
 
 def run_predict(args) -> int:
@@ -638,6 +711,8 @@ def run_predict(args) -> int:
     loaded.task.require("predicts", "seqlab predict")
     if args.beam != 1:
         loaded.task.require("beam", "--beam")
+    options = search_options(args, loaded.task, args.beam, loaded.model)
+    decoding = {} if options is None else {"options": options}
     if args.image:
         # a caption run reads picture paths as its input lines
         loaded.task.require("images", "--image")
@@ -647,7 +722,7 @@ def run_predict(args) -> int:
     else:
         lines = sys.stdin.read().splitlines()
     for line in loaded.task.predict(
-        loaded.model, lines, beam=args.beam, as_json=args.json
+        loaded.model, lines, beam=args.beam, as_json=args.json, **decoding
     ):
         print(line)
     return 0
@@ -662,6 +737,7 @@ def add_chat(commands) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="one or two runs")
     p.add_argument("--beam", type=int, default=1, help="beam size of the answers")
     p.add_argument("--json", action="store_true", help="one JSON object per reply")
+    add_decoding_options(p, nbest=False)
     p.set_defaults(run=run_chat, command="chat")
 
 
@@ -671,6 +747,13 @@ def run_chat(args) -> int:
     if len(args.run_dirs) > 2:
         raise ValueError("chat takes one or two run directories")
     bot = ChatBot.load(args.run_dirs, beam=args.beam)
+    if bot.responder is not None:
+        responder = bot.responder
+        bot.options = search_options(args, responder.task, args.beam, responder.model)
+    elif args.sample or args.no_repeat_ngram is not None:
+        raise ValueError(
+            "--sample and --no-repeat-ngram decode a seq2seq run's answers"
+        )
     interactive = sys.stdin.isatty() and not args.json
     if interactive:
         print("seqlab chat: type a message; exit or Ctrl-D leaves", flush=True)

@@ -125,3 +125,18 @@ def test_user_formats_need_their_files(tmp_path, capsys):
     config.write_text(CONFIG.replace("dataset: shapes", "dataset: coco"))
     assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 2
     assert "data.captions is required" in capsys.readouterr().err
+
+
+def test_predict_nbest_and_sampling_for_pictures(run_dir, picture, capsys):
+    argv = ["predict", str(run_dir), "--image", str(picture)]
+    assert main([*argv, "--nbest", "2"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and [r[0] for r in rows] == ["0", "0"]
+    assert main([*argv, "--beam", "2"]) == 0
+    assert capsys.readouterr().out.strip() == rows[0][2]
+
+    def sample(seed):
+        assert main([*argv, "--sample", "--temperature", "3", "--seed", seed]) == 0
+        return capsys.readouterr().out
+
+    assert sample("1") == sample("1")

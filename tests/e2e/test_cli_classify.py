@@ -129,3 +129,10 @@ def test_an_option_the_task_lacks_is_refused_in_one_line(run_dir, capsys):
     argv = ["plot-attention", str(run_dir), "--input", "hi", "--out", "a.png"]
     assert main(argv) == 2
     assert "plot-attention" in capsys.readouterr().err
+
+
+def test_decoding_options_are_refused_for_a_classifier(run_dir, capsys):
+    for flag in (["--nbest", "2"], ["--sample"], ["--no-repeat-ngram", "2"]):
+        assert main(["predict", str(run_dir), "--input", "x", *flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and flag[0] in err and "'classify'" in err

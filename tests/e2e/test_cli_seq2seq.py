@@ -144,3 +144,57 @@ def test_transformer_attention_maps_every_layer_and_head(transformer_run, tmp_pa
     args = ["plot-attention", str(transformer_run), "--input", "May 5, 2001"]
     assert main([*args, "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def predict_out(run_dir, monkeypatch, capsys, *flags, text="May 5, 1999\n"):
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(text))
+    assert main(["predict", str(run_dir), *flags]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_predict_nbest_lists_the_beam_output_first(run_dir, monkeypatch, capsys):
+    lines = predict_out(run_dir, monkeypatch, capsys, "--nbest", "3")
+    rows = [line.split("\t") for line in lines]
+    assert len(rows) == 3 and all(len(r) == 3 and r[0] == "0" for r in rows)
+    assert len({r[2] for r in rows}) == 3 and all(float(r[1]) <= 0 for r in rows)
+    assert rows[0][2] == predict_out(run_dir, monkeypatch, capsys, "--beam", "3")[0]
+    two = predict_out(
+        run_dir, monkeypatch, capsys, "--nbest", "2", "--json", text="a\nb\n"
+    )
+    assert [len(json.loads(line)["nbest"]) for line in two] == [2, 2]
+
+
+def test_predict_samples_with_a_seed(run_dir, monkeypatch, capsys):
+    def sample(*flags):
+        return predict_out(
+            run_dir, monkeypatch, capsys, "--sample", *flags, text="May 5, 1999\n" * 4
+        )
+
+    hot = ("--temperature", "3", "--seed")
+    assert sample(*hot, "1") == sample(*hot, "1") != sample(*hot, "2")
+    greedy = predict_out(run_dir, monkeypatch, capsys, text="May 5, 1999\n" * 4)
+    assert sample("--top-p", "1e-9", "--seed", "0") == greedy
+    blocked = predict_out(run_dir, monkeypatch, capsys, "--no-repeat-ngram", "1")
+    assert len(set(blocked[0])) == len(blocked[0])  # no character twice
+
+
+def test_decoding_flags_are_checked_in_one_line(run_dir, capsys):
+    for flags, words in [
+        (["--top-p", "0.9"], "--top-p applies with --sample"),
+        (["--sample", "--beam", "2"], "no --beam"),
+        (["--nbest", "0"], "--nbest must be >= 1"),
+    ]:
+        assert main(["predict", str(run_dir), "--input", "x", *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err
+
+
+def test_chat_replies_are_sampled_with_a_seed(run_dir, monkeypatch, capsys):
+    def chat(*flags):
+        monkeypatch.setattr("sys.stdin", __import__("io").StringIO("May 5, 1999\n" * 4))
+        assert main(["chat", str(run_dir), *flags]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    hot = ("--sample", "--temperature", "3", "--seed")
+    assert chat(*hot, "1") == chat(*hot, "1") != chat(*hot, "2")
+    assert chat("--sample", "--top-p", "1e-9") == chat()

@@ -34,7 +34,7 @@ import json
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -291,7 +291,12 @@ class CaptionTask(Task):
 
     name = "caption"
     capabilities = Capabilities(
-        predicts=True, beam=True, images=True, attention_plot=True
+        predicts=True,
+        beam=True,
+        nbest=True,
+        sampling=True,
+        images=True,
+        attention_plot=True,
     )
 
     monitor = "val_exact_match"
@@ -413,26 +418,32 @@ class CaptionTask(Task):
     ) -> list[decode.Hypothesis]:
         """Greedy (beam 1) or beam search for pictures (N, 3, P, P) uint8, in
         batches of data.eval_batch_size."""
-        beam = beam or self.cfg.decode.beam_size
+        options = self.search_options(beam or self.cfg.decode.beam_size)
+        return [found[0] for found in self.search_nbest(model, images, options)]
+
+    def search_options(
+        self, beam: int = 1, options: decode.SearchOptions | None = None
+    ) -> decode.SearchOptions:
+        """``options`` (default: a search of ``beam``) with the run's length
+        penalty."""
+        options = options or decode.SearchOptions(beam_size=beam)
+        return replace(options, length_penalty=self.cfg.decode.length_penalty)
+
+    def search_nbest(
+        self, model: nn.Module, images: Tensor, options: decode.SearchOptions
+    ) -> list[list[decode.Hypothesis]]:
+        """``options.nbest`` hypotheses for each picture, best first."""
         found = []
         for chunk in images.split(self.cfg.data.eval_batch_size):
             pictures = chunk.to(_device(model)).float() / 255.0
-            state = model.start(pictures)
-            options = dict(
+            found += decode.search(
+                model,
+                model.start(pictures),
+                options,
                 bos_id=Vocab.bos_id,
                 eos_id=Vocab.eos_id,
                 max_len=self.cfg.decode.max_length,
             )
-            if beam == 1:
-                found += decode.greedy_search(model, state, **options)
-            else:
-                found += decode.beam_search(
-                    model,
-                    state,
-                    beam_size=beam,
-                    length_penalty=self.cfg.decode.length_penalty,
-                    **options,
-                )
         return found
 
     def detokenize(self, ids: list[int]) -> str:
@@ -481,14 +492,40 @@ class CaptionTask(Task):
         return Caption(path, self.detokenize(hyp.tokens), tokens, hyp.score, attention)
 
     def predict(
-        self, model: nn.Module, lines: list[str], beam: int = 1, as_json: bool = False
+        self,
+        model: nn.Module,
+        lines: list[str],
+        beam: int = 1,
+        as_json: bool = False,
+        options: decode.SearchOptions | None = None,
     ) -> list[str]:
-        """One caption per picture file named by a line (JSON with ``as_json``)."""
+        """One caption per picture file named by a line (JSON with ``as_json``);
+        ``options`` (n-best, n-gram blocking, sampling) replace ``beam``, and
+        ``nbest`` K > 1 gives K lines ``index<TAB>score<TAB>caption`` per picture."""
         paths = [line.strip() for line in lines if line.strip()]
         if not paths:
             return []
-        results = self.caption(model, paths, beam)
-        return [r.to_json() if as_json else r.text for r in results]
+        if options is None:
+            results = self.caption(model, paths, beam)
+            return [r.to_json() if as_json else r.text for r in results]
+        options = self.search_options(beam, options)
+        with torch.no_grad():
+            found = self.search_nbest(model.eval(), self.read_images(paths), options)
+        described = [
+            [self.describe(path, h, model) for h in hyps]
+            for path, hyps in zip(paths, found, strict=True)
+        ]
+        if options.nbest == 1:
+            return [r[0].to_json() if as_json else r[0].text for r in described]
+        return [nbest_entry(i, r, as_json) for i, r in enumerate(described)]
+
+
+def nbest_entry(index: int, results: list[Caption], as_json: bool) -> str:
+    """The n-best captions of picture ``index``: one JSON object, or a line each."""
+    if as_json:
+        best = [{"caption": r.text, "score": round(r.score, 4)} for r in results]
+        return json.dumps({"image": results[0].image, "nbest": best})
+    return "\n".join(f"{index}\t{r.score:.4f}\t{r.text}" for r in results)
 
 
 def _device(model: nn.Module) -> torch.device:

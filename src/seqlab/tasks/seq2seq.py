@@ -50,7 +50,7 @@ import datetime as dt
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -355,7 +355,9 @@ class Seq2SeqTask(Task):
     """Builds vocabulary, tensors, batches, search and scores for one seq2seq run."""
 
     name = "seq2seq"
-    capabilities = Capabilities(predicts=True, beam=True, attention_plot=True)
+    capabilities = Capabilities(
+        predicts=True, beam=True, nbest=True, sampling=True, attention_plot=True
+    )
 
     maximize = True  # monitor (set per data set below): accuracy or BLEU
 
@@ -539,45 +541,67 @@ class Seq2SeqTask(Task):
     def search(
         self, model: nn.Module, sources: list[list[int]], beam: int = 1
     ) -> list[decode.Hypothesis]:
-        """Greedy (beam 1) or beam search for every id list, in batches of similar
-        length; results in the input order."""
+        """Greedy (beam 1) or beam search for every id list; results in the input
+        order."""
+        options = self.search_options(beam)
+        return [found[0] for found in self.search_nbest(model, sources, options)]
+
+    def search_options(
+        self, beam: int = 1, options: decode.SearchOptions | None = None
+    ) -> decode.SearchOptions:
+        """``options`` (default: a search of ``beam``) with the run's length
+        penalty."""
+        options = options or decode.SearchOptions(beam_size=beam)
+        return replace(options, length_penalty=self.cfg.decode.length_penalty)
+
+    def search_nbest(
+        self,
+        model: nn.Module,
+        sources: list[list[int]],
+        options: decode.SearchOptions,
+    ) -> list[list[decode.Hypothesis]]:
+        """``options.nbest`` hypotheses for every id list, best first, decoded in
+        batches of similar length; results in the input order."""
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        found: dict[int, decode.Hypothesis] = {}
+        found: dict[int, list[decode.Hypothesis]] = {}
         for start in range(0, len(order), self.cfg.data.eval_batch_size):
             chunk = order[start : start + self.cfg.data.eval_batch_size]
-            hyps = self.search_batch(model, [sources[i] for i in chunk], beam)
+            src, lengths = pad_sequences([sources[i] for i in chunk], Vocab.pad_id)
+            device = _device(model)
+            state = model.start(src.to(device), lengths.to(device))
+            hyps = decode.search(
+                model,
+                state,
+                options,
+                bos_id=Vocab.bos_id,
+                eos_id=Vocab.eos_id,
+                max_len=self.max_output,
+            )
             found.update(zip(chunk, hyps, strict=True))
         return [found[i] for i in range(len(sources))]
 
-    def search_batch(
-        self, model: nn.Module, sources: list[list[int]], beam: int
-    ) -> list[decode.Hypothesis]:
-        src, lengths = pad_sequences(sources, Vocab.pad_id)
-        device = _device(model)
-        state = model.start(src.to(device), lengths.to(device))
-        options = dict(
-            bos_id=Vocab.bos_id, eos_id=Vocab.eos_id, max_len=self.cfg.decode.max_length
-        )
-        if beam == 1:
-            return decode.greedy_search(model, state, **options)
-        length_penalty = self.cfg.decode.length_penalty
-        return decode.beam_search(
-            model, state, beam_size=beam, length_penalty=length_penalty, **options
-        )
-
     # ---- prediction --------------------------------------------------------------
-    @torch.no_grad()
     def translate(
         self, model: nn.Module, lines: list[str], beam: int = 1
     ) -> list[Translation]:
         """The model's output for each input line (see the module docstring)."""
+        found = self.translate_nbest(model, lines, self.search_options(beam))
+        return [results[0] for results in found]
+
+    @torch.no_grad()
+    def translate_nbest(
+        self, model: nn.Module, lines: list[str], options: decode.SearchOptions
+    ) -> list[list[Translation]]:
+        """The model's ``options.nbest`` outputs for each input line, best first (one
+        empty Translation for a blank line)."""
         model.eval()
         texts = [self.clean_input(line, i) for i, line in enumerate(lines, start=1)]
         todo = [i for i, text in enumerate(texts) if text]
-        hyps = self.search(model, [self.encode_source(texts[i]) for i in todo], beam)
-        results = [Translation(line, "", [], [], None, None) for line in lines]
-        for i, hyp in zip(todo, hyps, strict=True):
-            results[i] = self.describe(lines[i], texts[i], hyp)
+        sources = [self.encode_source(texts[i]) for i in todo]
+        found = self.search_nbest(model, sources, options)
+        results = [[Translation(line, "", [], [], None, None)] for line in lines]
+        for i, hyps in zip(todo, found, strict=True):
+            results[i] = [self.describe(lines[i], texts[i], hyp) for hyp in hyps]
         return results
 
     def clean_input(self, line: str, number: int) -> str:
@@ -634,11 +658,34 @@ class Seq2SeqTask(Task):
         return maps.flip(-1) if self.cfg.data.reverse_source else maps
 
     def predict(
-        self, model: nn.Module, lines: list[str], beam: int = 1, as_json: bool = False
+        self,
+        model: nn.Module,
+        lines: list[str],
+        beam: int = 1,
+        as_json: bool = False,
+        options: decode.SearchOptions | None = None,
     ) -> list[str]:
-        """One output line per input line (JSON objects with ``as_json``)."""
-        results = self.translate(model, lines, beam)
-        return [r.to_json() if as_json else r.text for r in results]
+        """One output line per input line (JSON objects with ``as_json``).
+
+        ``options`` (n-best, n-gram blocking, sampling) replace ``beam``; with
+        ``nbest`` K > 1 an input's entry is K lines ``index<TAB>score<TAB>output``
+        (index: the input's line, from 0; score: the log-probability), best first,
+        or one JSON object with an "nbest" list.
+        """
+        options = self.search_options(beam, options)
+        found = self.translate_nbest(model, lines, options)
+        if options.nbest == 1:
+            return [r[0].to_json() if as_json else r[0].text for r in found]
+        return [nbest_entry(i, r, as_json) for i, r in enumerate(found)]
+
+
+def nbest_entry(index: int, results: list[Translation], as_json: bool) -> str:
+    """The n-best outputs of input ``index``: one JSON object, or a line each."""
+    if as_json:
+        best = [{"output": r.text, "score": r.score} for r in results]
+        entry = {"input": results[0].source, "nbest": best}
+        return json.dumps(entry, ensure_ascii=False)
+    return "\n".join(f"{index}\t{r.score}\t{r.text}" for r in results)
 
 
 def make_tokenizer(
