@@ -58,6 +58,7 @@ class _Recurrent(nn.Module):
         impl: str = "auto",
         peephole: bool = False,
         recurrent_init: str = "default",
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         if peephole:  # LSTM takes this option itself and never passes it here
@@ -66,11 +67,19 @@ class _Recurrent(nn.Module):
                 f"not {type(self).__name__}"
             )
         _check_options(num_layers, dropout, impl, recurrent_init)
-        if recurrent_init != "default" and not self.has_recurrent_weights:
-            raise ValueError(
-                f"recurrent_init={recurrent_init!r} needs recurrent weights W_hh; the "
-                f"gates of {type(self).__name__} read x_t only: use 'default'"
-            )
+        if not 0.0 <= weight_drop < 1.0:
+            raise ValueError(f"weight_drop must be in [0, 1), got {weight_drop}")
+        needs_hh = {
+            "recurrent_init": recurrent_init != "default",
+            "weight_drop": weight_drop,
+        }
+        for option, asked in needs_hh.items():
+            if asked and not self.has_recurrent_weights:
+                raise ValueError(
+                    f"{option} needs recurrent weights W_hh; the gates of "
+                    f"{type(self).__name__} read x_t only"
+                )
+        self.weight_drop = float(weight_drop)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -135,7 +144,7 @@ class _Recurrent(nn.Module):
 
     def _run(self, x: Tensor, state: State, lengths: Tensor | None):
         if self._fused(x):
-            weights = [p for cell in self.cells for p in _cell_weights(cell)]
+            weights = [p for cell in self.cells for p in self.cell_weights(cell)]
             return kernels.fused_rnn(
                 self.fused_mode,
                 x,
@@ -174,12 +183,27 @@ class _Recurrent(nn.Module):
             finals.append(final)
         return torch.cat(outputs, -1), self._stack_states(finals)
 
+    def cell_weights(self, cell: nn.Module, with_none: bool = False) -> list:
+        """[W_ih, W_hh, b_ih, b_hh] of a cell for one forward pass (Nones left out
+        unless ``with_none``). In training with ``weight_drop`` p, W_hh is
+        DropConnect'ed (Wan et al. 2013; AWD-LSTM, Merity et al. 2017): each weight
+        is 0 with probability p, the rest scaled by 1/(1-p), one mask for every step
+        of the pass, so the fused kernels run it at the cost of one mask per layer."""
+        weights = _cell_weights(cell, with_none)
+        if self.weight_drop and self.training:
+            weights[1] = nn.functional.dropout(weights[1], self.weight_drop)
+        return weights
+
     def run_direction(self, cell: nn.Module, x: Tensor, state, lengths: Tensor | None):
         """One cell over time, step by step: the plain reference path."""
         mask = None if lengths is None else kernels.step_mask(lengths, x.shape[0])
+        step = cell
+        if self.weight_drop and self.training:  # one W_hh mask for all the steps
+            dropped = {"weight_hh": self.cell_weights(cell)[1]}
+            step = lambda *args: torch.func.functional_call(cell, dropped, args)  # noqa: E731
         outputs = []
         for t in range(x.shape[0]):
-            new = cell(x[t], state)
+            new = step(x[t], state)
             if mask is not None:
                 keep = mask[t].unsqueeze(1)  # (B, 1)
                 new = _where(keep, new, state)
@@ -249,6 +273,8 @@ class _Recurrent(nn.Module):
             s += ", batch_first=True"
         if self.recurrent_init != "default":
             s += f", recurrent_init={self.recurrent_init!r}"
+        if self.weight_drop:
+            s += f", weight_drop={self.weight_drop}"
         return s
 
 
@@ -276,7 +302,7 @@ class RNN(_Recurrent):
         cells = self.cells[
             layer * self.num_directions : (layer + 1) * self.num_directions
         ]
-        weights = [w for cell in cells for w in _cell_weights(cell, with_none=True)]
+        weights = [w for cell in cells for w in self.cell_weights(cell, with_none=True)]
         return kernels.sigmoid_rnn(
             x, state, weights, bidirectional=self.bidirectional, lengths=lengths
         )
@@ -322,7 +348,7 @@ class LSTM(_Recurrent):
     def run_direction(self, cell, x, state, lengths):
         if self.impl == "loop" or not self.peephole:
             return super().run_direction(cell, x, state, lengths)
-        weights = (*_cell_weights(cell, with_none=True), *_peepholes(cell))
+        weights = (*self.cell_weights(cell, with_none=True), *_peepholes(cell))
         out, (h, c) = kernels.peephole_lstm(x, state, weights, lengths)
         return out, LSTMState(h, c)
 
@@ -500,12 +526,14 @@ def make_recurrent(
     peephole: bool = False,
     forget_bias: float = 0.0,
     recurrent_init: str = "default",
+    weight_drop: float = 0.0,
 ) -> _Recurrent:
     """The recurrent layer a model config names by ``cell``; batch-first by default.
 
     ``activation`` applies to cell="rnn", ``peephole`` and ``forget_bias`` to
     cell="lstm"; asking for one on another cell is an error, not silently ignored.
-    ``recurrent_init`` applies to every cell with a W_hh (not mingru/minlstm).
+    ``recurrent_init`` and ``weight_drop`` apply to every cell with a W_hh (not
+    mingru/minlstm).
     """
     common = dict(
         num_layers=num_layers,
@@ -513,6 +541,7 @@ def make_recurrent(
         bidirectional=bidirectional,
         batch_first=batch_first,
         recurrent_init=recurrent_init,
+        weight_drop=weight_drop,
     )
     if cell != "lstm" and (peephole or forget_bias):
         option = "peephole=True" if peephole else f"forget_bias={forget_bias}"

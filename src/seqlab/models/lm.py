@@ -39,6 +39,15 @@ class RNNLMConfig(Section):
     hidden_size: int = Field(256, ge=1)
     num_layers: int = Field(1, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # on embeddings, between layers, output
+    # AWD-LSTM's schemes (Merity et al. 2017), each 0 = off and applied in training
+    # only, on top of ``dropout``. locked_dropout: variational dropout (Gal &
+    # Ghahramani 2016) on the embeddings and on the last layer's outputs, one mask per
+    # sequence for all its time steps. embedding_dropout: whole word types dropped
+    # (every occurrence of a word in the batch gets a zero vector). weight_drop:
+    # DropConnect on every layer's W_hh, one mask per batch (runs on the fused kernels).
+    locked_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_drop: float = Field(0.0, ge=0.0, lt=1.0)
     tie_weights: bool = False  # needs embedding_size == hidden_size
     # A text file of pretrained word vectors (word2vec/GloVe/fastText format, .gz
     # too) that initialises the token embedding's rows of the words it has;
@@ -86,6 +95,7 @@ class RNNLM(nn.Module):
             peephole=cfg.peephole,
             forget_bias=cfg.forget_bias,
             recurrent_init=cfg.recurrent_init,
+            weight_drop=cfg.weight_drop,
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(cfg.hidden_size, vocab_size)
@@ -95,9 +105,15 @@ class RNNLM(nn.Module):
     def forward(
         self, input: Tensor, targets: Tensor | None = None, state: State | None = None
     ) -> LMOutput:
-        x = self.drop(self.embedding(input))  # (B, T, E)
+        cfg, training = self.cfg, self.training
+        x = self.embedding(input)  # (B, T, E)
+        if training and cfg.embedding_dropout:
+            V = self.embedding.num_embeddings
+            x = x * word_type_mask(input, V, cfg.embedding_dropout).to(x.dtype)
+        x = locked_dropout(self.drop(x), cfg.locked_dropout, training)
         hidden, state = self.rnn(x, state)  # (B, T, H)
-        logits = self.output(self.drop(hidden))  # (B, T, V)
+        hidden = locked_dropout(self.drop(hidden), cfg.locked_dropout, training)
+        logits = self.output(hidden)  # (B, T, V)
         loss = None
         if targets is not None:
             loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
@@ -118,6 +134,22 @@ class RNNLM(nn.Module):
         """Log-probabilities of the next token (B, V) after ``tokens`` (B,)."""
         out = self.forward(tokens.unsqueeze(1), state=layer_first(state))
         return torch.log_softmax(out.logits[:, -1], dim=-1), batch_first(out.state)
+
+
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Variational dropout of x (B, T, D): one mask (B, 1, D) for all T steps, the
+    kept units scaled by 1/(1-p)."""
+    if not training or p == 0:
+        return x
+    mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - p) / (1 - p)
+    return x * mask
+
+
+def word_type_mask(input: Tensor, vocab_size: int, p: float) -> Tensor:
+    """(B, T, 1): 0 at every occurrence of a word type dropped with probability p,
+    1/(1-p) elsewhere (one draw per type per batch: Gal & Ghahramani 2016)."""
+    keep = torch.empty(vocab_size, device=input.device).bernoulli_(1 - p) / (1 - p)
+    return keep[input].unsqueeze(-1)
 
 
 class RNNLMState(NamedTuple):
