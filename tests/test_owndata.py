@@ -161,3 +161,68 @@ def test_data_download_offline_is_one_line(tmp_path, capsys, monkeypatch):
     assert str(tmp_path / "seq2seq_toy" / "addition.txt") in err
     assert main(["data", "download", "nope"]) == 2
     assert "unknown data set 'nope'" in capsys.readouterr().err
+
+
+# ---- every task reads your own files with the same keys ------------------------------
+def test_tag_reads_your_conll_file_with_any_tags(tmp_path):
+    """POS tags are not chunks: scored by accuracy; a ragged row is named."""
+    from seqlab.tasks.tag import TagRunConfig, TagTask
+
+    rows = ["the DT", "dog NN", "runs VBZ", ""] * 30
+    (tmp_path / "pos.conll").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = {
+        "task": "tag",
+        "data": {"dataset": "conll2000", "path": str(tmp_path / "pos.conll")},
+        "model": {"kind": "tagger", "embedding_size": 8, "hidden_size": 8},
+    }
+    task = TagTask.prepare(validate(TagRunConfig, config, "t"), None, tmp_path)
+    assert task.labels == ["DT", "NN", "VBZ"] and task.monitor == "val_accuracy"
+    assert [len(task.sentences[s]) for s in ("train", "val", "test")] == [24, 3, 3]
+    (tmp_path / "bad.conll").write_text("the DT\ndog NN x\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.conll:2: expected 2"):
+        readers.read_conll_file(tmp_path / "bad.conll")
+
+
+def test_forecast_reads_a_csv_column_and_keeps_time_order(tmp_path):
+    from seqlab.tasks.forecast import ForecastRunConfig, read_series, split_series
+
+    lines = ["year,level"] + [f"{1900 + i},{i % 11}" for i in range(200)]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    config = {
+        "task": "forecast",
+        "data": {
+            "path": str(tmp_path / "s.csv"),
+            "column": "level",
+            "window": 11,
+            "season": 11,
+        },
+        "model": {"kind": "mlp_regressor"},
+    }
+    cfg = validate(ForecastRunConfig, config, "t").data
+    values = read_series(cfg)
+    assert values[:3] == [0.0, 1.0, 2.0] and len(values) == 200
+    splits = split_series(values, cfg)
+    assert splits["test"] == range(180, 200) and splits["val"] == range(160, 180)
+    (tmp_path / "bad.csv").write_text("level\n1\nx\n")
+    with pytest.raises(DataError, match=r"bad\.csv:3: 'x' is not a number"):
+        readers.read_number_file(tmp_path / "bad.csv")
+    with pytest.raises(DataError, match="name the one"):
+        readers.read_number_file(tmp_path / "s.csv")
+
+
+def test_caption_reads_pictures_relative_to_the_tsv(tmp_path):
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from seqlab.data.captions import read_caption_tsv
+
+    (tmp_path / "pics").mkdir()
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "pics" / "a.png")
+    tsv = tmp_path / "caps.tsv"
+    tsv.write_text("pics/a.png\ta red square\npics/a.png\tred\n", encoding="utf-8")
+    [item] = read_caption_tsv(tsv)
+    assert item.image == str(tmp_path / "pics" / "a.png")
+    assert item.captions == ["a red square", "red"]
+    tsv.write_text("pics/a.png\tred\npics/b.png\tblue\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"caps\.tsv:2: no picture at .*b\.png"):
+        read_caption_tsv(tsv)

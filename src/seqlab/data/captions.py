@@ -266,6 +266,35 @@ def read_flickr8k(token_file: str | Path, image_dir: str | Path) -> list[Caption
     return [Captioned(str(image_dir / n), caps) for n, caps in found.items()]
 
 
+def read_caption_tsv(
+    path: str | Path, max_line_chars: int = 100_000
+) -> list[Captioned]:
+    """A user's ``picture_path<TAB>caption`` file -> one Captioned per picture (a
+    picture on several lines has several references), in first-appearance order.
+
+    Picture paths are relative to the TSV's folder (or absolute). DataError naming
+    file and line for a line without exactly one TAB, an empty caption, a missing
+    picture, and the bad files of :func:`seqlab.data.readers.read_user_lines`.
+    """
+    from seqlab.data.readers import read_user_lines
+
+    found: dict[str, list[str]] = {}
+    for number, line in read_user_lines(path, max_line_chars):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise DataError(
+                f"{path}:{number}: expected picture_path<TAB>caption (2 columns), "
+                f"got {len(fields)}: {line[:60]!r}"
+            )
+        picture = Path(fields[0].strip())
+        picture = picture if picture.is_absolute() else Path(path).parent / picture
+        new = str(picture) not in found
+        if new and (not fields[0].strip() or not picture.is_file()):
+            raise DataError(f"{path}:{number}: no picture at {picture}")
+        found.setdefault(str(picture), []).append(_caption(fields[1], path, number))
+    return [Captioned(name, caps) for name, caps in found.items()]
+
+
 def read_karpathy(
     json_file: str | Path, image_dir: str | Path
 ) -> dict[str, list[Captioned]]:

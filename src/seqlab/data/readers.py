@@ -131,6 +131,53 @@ def read_pair_file(
     return pairs
 
 
+def read_number_file(
+    path: str | Path, column: str | None = None, max_line_chars: int = 100_000
+) -> list[float]:
+    """A series of numbers: one a line, or the column ``column`` of a CSV file
+    (``.csv``, a header row naming the columns; a one-column CSV needs no name).
+
+    DataError naming file and line for a value that is not a number, a row whose
+    column count differs from the header's, an unknown column (with the header's
+    names), and the bad files of :func:`read_user_lines`.
+    """
+    rows = read_user_lines(path, max_line_chars)
+    if not str(path).endswith(".csv"):
+        if column is not None:
+            raise DataError(f"{path}: data.column needs a .csv file with a header")
+        return [_number(line.strip(), path, lineno) for lineno, line in rows]
+    parsed = [(lineno, next(csv.reader([line]))) for lineno, line in rows]
+    header = [name.strip() for name in parsed[0][1]]
+    if column is None and len(header) > 1:
+        raise DataError(
+            f"{path}:1: {len(header)} columns ({', '.join(header)}); name the one "
+            "to forecast with data.column"
+        )
+    if column is not None and column not in header:
+        raise DataError(
+            f"{path}:1: no column {column!r}; the header has {', '.join(header)}"
+        )
+    index = 0 if column is None else header.index(column)
+    values = []
+    for lineno, fields in parsed[1:]:
+        if len(fields) != len(header):
+            raise DataError(
+                f"{path}:{lineno}: {len(fields)} columns, the header has {len(header)}"
+            )
+        values.append(_number(fields[index].strip(), path, lineno))
+    return values
+
+
+def _number(text: str, path: str | Path, lineno: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{path}:{lineno}: {text[:40]!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DataError(f"{path}:{lineno}: {text[:40]!r} is not a finite number")
+    return value
+
+
 # ---------------------------------------------------------------- readers
 
 
@@ -471,13 +518,31 @@ def crosswoz_domain(acts: list[CrossWOZAct]) -> str:
 
 # O, or a B-/I-/E-/S- prefix and a type: IOB1, IOB2 and IOBES all match.
 _CONLL_TAG = re.compile(r"O|[BIES]-\S+")
+
+
+def is_chunk_tag(tag: str) -> bool:
+    """O, or B-/I-/E-/S- and a type: a tag of chunks, scored by chunk F1."""
+    return _CONLL_TAG.fullmatch(tag) is not None
+
+
 ConllSentence = list[tuple[str, ...]]  # one row of columns per token, tag last
 # Columns split on ASCII blanks only: ned.train holds a UTF-8 "à" (c3 a0) in a latin-1
 # file, and str.split() would take the resulting U+00A0 for a separator.
 _ASCII_BLANKS = re.compile(r"[ \t]+")
 
 
-def parse_conll(text: str, where: str) -> list[ConllSentence]:
+def read_conll_file(
+    path: str | Path, max_line_chars: int = 100_000
+) -> list[ConllSentence]:
+    """Sentences of a user's CoNLL column file (token first, tag last, a blank line
+    between sentences; any tags). DataError naming file and line for the bad files
+    of :func:`read_user_lines` and rows whose column count differs from the first's.
+    """
+    read_user_lines(path, max_line_chars)  # the checks of every user file
+    return parse_conll(read_text_file(path), str(path), any_tag=True)
+
+
+def parse_conll(text: str, where: str, any_tag: bool = False) -> list[ConllSentence]:
     """Sentences of a CoNLL column file: one token a line, blank lines between.
 
     A row is whitespace-separated columns, the word first and the tag last (CoNLL-2000:
@@ -499,7 +564,7 @@ def parse_conll(text: str, where: str) -> list[ConllSentence]:
         if row[0] == "-DOCSTART-":
             continue
         width = width or len(row)
-        _check_conll_row(row, width, where, lineno)
+        _check_conll_row(row, width, where, lineno, any_tag)
         current.append(row)
     if current:
         sentences.append(current)
@@ -508,13 +573,15 @@ def parse_conll(text: str, where: str) -> list[ConllSentence]:
     return sentences
 
 
-def _check_conll_row(row: tuple[str, ...], width: int, where: str, lineno: int):
+def _check_conll_row(
+    row: tuple[str, ...], width: int, where: str, lineno: int, any_tag: bool = False
+):
     if len(row) != width or width < 2:
         raise DataError(
             f"{where}:{lineno}: expected {max(width, 2)} whitespace-separated columns "
             f"(word ... tag) like the first row, got {len(row)}: {' '.join(row)!r}"
         )
-    if not _CONLL_TAG.fullmatch(row[-1]):
+    if not any_tag and not _CONLL_TAG.fullmatch(row[-1]):
         raise DataError(
             f"{where}:{lineno}: last column {row[-1]!r} is not a tag "
             "(O, or B-/I-/E-/S- followed by a type)"

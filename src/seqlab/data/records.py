@@ -35,6 +35,7 @@ class DataSetRecord:
     add_bos: bool = False  # lm: <bos> before each document
     add_eos: bool = False  # lm: <eos> after each document (a generation stops there)
     chinese: bool = False  # tag: characters are the tokens (predict joins them)
+    segmentation: bool = False  # tag: B/M/E/S of words, scored and shown as words
     # files (): generated, or (yours) read from data.captions/data.images
     yours: bool = False
 
@@ -128,6 +129,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="zh_char",
             metric="f1",
             chinese=True,
+            segmentation=True,
         ),
         DataSetRecord(
             "gsdsimp_ner",

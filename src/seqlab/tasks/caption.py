@@ -49,6 +49,7 @@ from seqlab.data import captions as capdata
 from seqlab.data import datasets
 from seqlab.data.batching import pad_sequences
 from seqlab.data.images import BACKGROUNDS, decode_image, read_image
+from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
 from seqlab.tasks.base import Capabilities, Task
@@ -59,12 +60,14 @@ TWEMOJI_ZIP = "captioning/twemoji-cldr.zip"  # under the data directory
 USER_FORMATS = ("flickr8k", "karpathy", "coco")
 
 
-class CaptionDataConfig(Section):
-    dataset: Literal["shapes", "twemoji", "flickr8k", "karpathy", "coco"]
+class CaptionDataConfig(OwnData):
+    # a named data set, or your own picture_path<TAB>caption file(s): data.path (or
+    # data.train_path ...; seqlab/data/owndata.py), read instead of the data set
+    dataset: Literal["shapes", "twemoji", "flickr8k", "karpathy", "coco"] | None = None
     # flickr8k / karpathy / coco: the caption file and the picture folder
     captions: str | None = None
     images: str | None = None
-    # flickr8k / coco: the fractions of pictures held out for val and test
+    # flickr8k / coco / data.path: the fractions of pictures held out for val, test
     val_fraction: float = Field(0.05, gt=0, lt=0.5)
     test_fraction: float = Field(0.05, gt=0, lt=0.5)
     image_size: int = Field(32, ge=8)  # pictures are resized to this square
@@ -87,7 +90,10 @@ class CaptionDataConfig(Section):
 
     @model_validator(mode="after")
     def _files_for_user_formats(self) -> CaptionDataConfig:
-        if self.dataset in USER_FORMATS:
+        self.check_own_files()
+        if self.dataset is None and not self.own_files():
+            raise ValueError("give data.dataset, or your own caption TSV as data.path")
+        if self.dataset in USER_FORMATS and not self.own_files():
             for field in ("captions", "images"):
                 if getattr(self, field) is None:
                     raise ValueError(
@@ -118,6 +124,11 @@ def read_splits(
     cfg: CaptionDataConfig, data_dir: str | Path | None
 ) -> dict[str, Split]:
     """Split name -> Split; see the module docstring."""
+    if cfg.own_files():
+        chosen = own_splits(
+            cfg, lambda p: capdata.read_caption_tsv(p, cfg.max_line_chars)
+        )
+        return pictures_splits(chosen, cfg, cfg.source())
     if cfg.dataset == "shapes":
         return shapes_splits(cfg)
     if cfg.dataset in USER_FORMATS:
@@ -134,12 +145,17 @@ def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
         chosen = capdata.split_pictures(
             read(cfg.captions, cfg.images), cfg.val_fraction, cfg.test_fraction
         )
+    return pictures_splits(chosen, cfg, str(cfg.captions))
+
+
+def pictures_splits(
+    chosen: dict[str, list[capdata.Captioned]], cfg: CaptionDataConfig, where: str
+) -> dict[str, Split]:
+    """Each split's pictures read (resized, on the background) with references."""
     result = {}
     for split, items in chosen.items():
         if not items:
-            raise datasets.DataError(
-                f"{cfg.captions}: no pictures for the {split} split"
-            )
+            raise datasets.DataError(f"{where}: no pictures for the {split} split")
         images = [read_image(c.image, cfg.image_size, cfg.background) for c in items]
         result[split] = Split(np.stack(images), [list(c.captions) for c in items])
     return result

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from seqlab.config import Section
 from seqlab.data import datasets, readers
 from seqlab.data.batching import WindowBatch
+from seqlab.data.owndata import OwnData
 from seqlab.data.vocab import Vocab
 from seqlab.metrics import rmse
 from seqlab.models.forecaster import MLPRegressorConfig, RNNRegressorConfig
@@ -37,8 +38,12 @@ from seqlab.train import TrainConfig
 SCALER_FILE = "scaler.json"
 
 
-class ForecastDataConfig(Section):
+class ForecastDataConfig(OwnData):
+    # the sunspots series, or yours: data.path, a file of numbers (one a line, or the
+    # CSV column data.column), read instead of the data set and split in time order:
+    # the last data.test_fraction test, the data.val_fraction before it val
     dataset: Literal["sunspots"] = "sunspots"
+    column: str | None = None  # data.path as CSV: the column to forecast
     window: int = Field(22, ge=1)  # past values per forecast: two solar cycles
     test_size: int = Field(40, ge=1)  # the held-out tail, in time steps (years)
     val_size: int = Field(30, ge=1)  # just before the test tail
@@ -47,6 +52,12 @@ class ForecastDataConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> ForecastDataConfig:
+        self.check_own_files()
+        if self.train_path is not None:
+            raise ValueError(
+                "a forecast reads one series: give it as data.path (its end is the "
+                "val and test part), not data.train_path"
+            )
         if self.season > self.window:
             raise ValueError(
                 f"data.season ({self.season}) must be <= data.window ({self.window}): "
@@ -67,15 +78,26 @@ class ForecastRunConfig(Section):
     train: TrainConfig = TrainConfig()
 
 
+def read_series(cfg: ForecastDataConfig) -> list[float]:
+    """The user's numbers (data.path), else the sunspots series."""
+    if cfg.path is not None:
+        return readers.read_number_file(cfg.path, cfg.column, cfg.max_line_chars)
+    return [v for _, v in readers.read_sunspots()]
+
+
 def split_series(values: list[float], cfg: ForecastDataConfig) -> dict[str, range]:
     """Split name -> the positions whose value is a target of that split."""
     n = len(values)
-    test_start = n - cfg.test_size
-    val_start = test_start - cfg.val_size
+    test_size, val_size = cfg.test_size, cfg.val_size
+    if cfg.own_files():  # in time order: a forecast is tested on the future
+        test_size = max(1, round(cfg.test_fraction * n))
+        val_size = max(1, round(cfg.val_fraction * n))
+    test_start = n - test_size
+    val_start = test_start - val_size
     if val_start - cfg.window < 1:
         raise datasets.DataError(
             f"a series of {n} values is too short for window {cfg.window}, "
-            f"val_size {cfg.val_size} and test_size {cfg.test_size}"
+            f"{val_size} val and {test_size} test values"
         )
     return {
         "train": range(cfg.window, val_start),
@@ -109,7 +131,7 @@ class ForecastTask(Task):
     ) -> ForecastTask:
         """Read the series, fit the scaler on the train part and save it."""
         del data_dir  # the series ships with statsmodels
-        values = [v for _, v in readers.read_sunspots()]
+        values = read_series(cfg.data)
         targets = split_series(values, cfg.data)
         train_part = values[: targets["train"].stop]
         task = cls(cfg, statistics.fmean(train_part), statistics.pstdev(train_part))
@@ -126,7 +148,7 @@ class ForecastTask(Task):
 
     def load_data(self, data_dir: str | Path | None) -> None:
         del data_dir
-        self.set_data([v for _, v in readers.read_sunspots()])
+        self.set_data(read_series(self.cfg.data))
 
     def set_data(self, splits: list[float]) -> None:
         """The whole series; its splits are ranges of target positions in it."""

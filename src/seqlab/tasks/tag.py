@@ -44,8 +44,9 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from seqlab.config import Section
-from seqlab.data import datasets, readers
+from seqlab.data import datasets, readers, records
 from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequences
+from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
 from seqlab.models.tagger import TaggerConfig
@@ -56,10 +57,14 @@ from seqlab.train import TrainConfig
 _DIGIT = re.compile(r"\d")
 
 
-class TagDataConfig(Section):
-    dataset: Literal["conll2000", "conll2002", "gsdsimp_seg", "gsdsimp_ner"]
+class TagDataConfig(OwnData):
+    # a named data set, or your own CoNLL file(s): data.path (or data.train_path
+    # ...; seqlab/data/owndata.py), read instead of the data set
+    dataset: Literal["conll2000", "conll2002", "gsdsimp_seg", "gsdsimp_ner"] | None = (
+        None
+    )
     language: Literal["esp", "ned"] = "esp"  # conll2002 only
-    val_fraction: float = Field(0.1, gt=0, lt=1)  # conll2000 only (no dev set)
+    # val_fraction (OwnData): also conll2000's val, the end of its train file
     pos: bool = False  # feed the POS column; needs model.feature_embedding_size > 0
     bigrams: bool = False  # feed each token's pair with the next (instead of POS)
     lowercase: bool = False  # word ids only: the character encoder still sees case
@@ -82,6 +87,9 @@ class TagRunConfig(Section):
     @model_validator(mode="after")
     def _check_features(self) -> TagRunConfig:
         data = self.data
+        data.check_own_files()
+        if data.dataset is None and not data.own_files():
+            raise ValueError("give data.dataset, or your own CoNLL file as data.path")
         if data.pos and data.bigrams:
             raise ValueError("data.pos and data.bigrams are exclusive: pick one")
         if (data.pos or data.bigrams) != (self.model.feature_embedding_size > 0):
@@ -113,6 +121,11 @@ class Encoded(NamedTuple):
 
 def read_splits(cfg: TagDataConfig, data_dir: str | Path | None) -> dict:
     """Split name -> list of Sentence; see the module docstring for the splits."""
+    if cfg.own_files():
+        splits = own_splits(
+            cfg, lambda p: readers.read_conll_file(p, cfg.max_line_chars)
+        )
+        return {split: [to_sentence(rows) for rows in s] for split, s in splits.items()}
     if cfg.dataset in ("gsdsimp_seg", "gsdsimp_ner"):
         to_chars = seg_sentence if cfg.dataset == "gsdsimp_seg" else ner_sentence
         return {
@@ -202,6 +215,12 @@ class TagTask(Task):
         self.examples: dict[str, list[Encoded]] = {}
         self.run_dir: Path | None = None  # set by load: named in label errors
         self.singletons: set[int] = set()  # word ids seen once in train
+        known = None if cfg.data.own_files() else records.record(cfg.data.dataset)
+        self.segmentation = known is not None and known.segmentation
+        self.chinese = known is not None and known.chinese  # characters are tokens
+        # chunk tags (O, B-X ...) are scored by chunk F1; other tags by accuracy
+        self.chunked = all(readers.is_chunk_tag(t) for t in labels)
+        self.monitor = "val_f1" if self.chunked else "val_accuracy"
 
     @classmethod
     def prepare(
@@ -351,7 +370,10 @@ class TagTask(Task):
         predicted = self.tag_ids(model, self.examples[split])
         gold = [s.tags for s in self.sentences[split]]
         guess = [[self.labels[i] for i in ids] for ids in predicted]
-        if self.cfg.data.dataset == "gsdsimp_seg":
+        tag_accuracy = accuracy(_flatten(guess), _flatten(gold))
+        if not self.chunked:
+            return {f"{split}_accuracy": tag_accuracy}
+        if self.segmentation:
             sentences = self.sentences[split]
             scores = segmentation_f1(
                 [bmes_words(s.words, s.tags) for s in sentences],
@@ -363,7 +385,7 @@ class TagTask(Task):
             f"{split}_f1": scores.f1,
             f"{split}_precision": scores.precision,
             f"{split}_recall": scores.recall,
-            f"{split}_accuracy": accuracy(_flatten(guess), _flatten(gold)),
+            f"{split}_accuracy": tag_accuracy,
         }
 
     def tag_ids(self, model: nn.Module, examples: list[Encoded]) -> list[list[int]]:
@@ -395,7 +417,7 @@ class TagTask(Task):
         out = []
         for sentence, ids in zip(sentences, predicted, strict=True):
             tags = [self.labels[i] for i in ids]
-            if self.cfg.data.dataset.startswith("gsdsimp") and not as_json:
+            if self.chinese and not as_json:
                 out.append(self._format_chinese(sentence.words, tags))
             elif as_json:
                 record = {"tokens": sentence.words, "tags": tags}
@@ -407,7 +429,7 @@ class TagTask(Task):
 
     def _format_chinese(self, chars: list[str], tags: list[str]) -> str:
         """Words separated by spaces (seg), or the text with ``[entity/TYPE]``."""
-        if self.cfg.data.dataset == "gsdsimp_seg":
+        if self.segmentation:
             return " ".join(bmes_words(chars, tags))
         from seqeval.metrics.sequence_labeling import get_entities
 
@@ -418,7 +440,7 @@ class TagTask(Task):
         return "".join(marked)
 
     def _parse_line(self, line: str, lineno: int) -> Sentence:
-        if self.cfg.data.dataset.startswith("gsdsimp"):
+        if self.chinese:
             chars = [c for c in line if not c.isspace()]
             if not chars:
                 raise ValueError(f"input line {lineno} has no characters to tag")
@@ -457,6 +479,8 @@ def _tag_sets(raw: dict[str, list[Sentence]]) -> dict[str, set[str]]:
 
 
 def _source(cfg: TagDataConfig) -> str:
+    if cfg.own_files():
+        return cfg.source()
     if cfg.dataset == "conll2002":
         return f"data set conll2002 ({cfg.language})"
     return f"data set {cfg.dataset}"
