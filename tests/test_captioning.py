@@ -334,3 +334,36 @@ def test_pictures_split_whole_deterministically_and_disjoint():
     assert [len(first[s]) for s in ("train", "val", "test")] == [28, 4, 8]
     seen = [c.image for part in first.values() for c in part]
     assert sorted(seen) == sorted(c.image for c in items)
+
+
+def test_transformer_captioner_steps_agree_with_teacher_forcing():
+    """The KV-cached steps give the teacher-forced logits; the state's attention is
+    a distribution over the G x G regions; greedy search runs through it."""
+    from seqlab.models.transformer_captioner import (
+        TransformerCaptioner,
+        TransformerCaptionerConfig,
+    )
+
+    torch.manual_seed(0)
+    cfg = TransformerCaptionerConfig(
+        channels=(4, 8), d_model=16, num_heads=2, num_layers=2, d_ff=32, dropout=0.0
+    )
+    model = TransformerCaptioner(cfg, vocab_size=12, image_size=16).eval()
+    images = torch.rand(2, 3, 16, 16)
+    tgt_in = torch.tensor([[Vocab.bos_id, 5, 6, 7], [Vocab.bos_id, 8, 9, 5]])
+    with torch.no_grad():
+        forced = torch.log_softmax(model(images, tgt_in).logits, dim=-1)
+        state = model.start(images)
+        for t in range(tgt_in.shape[1]):
+            step, state = model.step(tgt_in[:, t], state)
+            torch.testing.assert_close(step, forced[:, t], atol=1e-5, rtol=1e-5)
+        assert state.attention.shape == (2, model.grid_size**2)
+        torch.testing.assert_close(state.attention.sum(-1), torch.ones(2))
+        hyps = decode.greedy_search(
+            model,
+            model.start(images),
+            bos_id=Vocab.bos_id,
+            eos_id=Vocab.eos_id,
+            max_len=5,
+        )
+    assert len(hyps) == 2 and all(len(h.tokens) <= 5 for h in hyps)

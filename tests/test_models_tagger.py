@@ -131,3 +131,44 @@ def test_missing_chars_is_an_error():
     input, lens, _ = batch_for([2])
     with pytest.raises(ValueError, match="chars"):
         model(input, lens)
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf"])
+def test_transformer_tagger_reads_each_sentence_as_if_alone(head):
+    """Padding is masked: a batch tags (and scores) each row as it does alone."""
+    from seqlab.models.transformer_tagger import (
+        TransformerTagger,
+        TransformerTaggerConfig,
+    )
+
+    torch.manual_seed(0)
+    cfg = TransformerTaggerConfig(
+        d_model=8,
+        num_heads=2,
+        num_layers=2,
+        d_ff=16,
+        dropout=0.0,
+        embedding_size=6,
+        char_hidden_size=3,
+        char_embedding_size=4,
+        feature_embedding_size=2,
+        head=head,
+    )
+    model = TransformerTagger(
+        cfg, vocab_size=20, num_tags=C, num_chars=9, num_features=5
+    ).eval()
+    lengths = torch.tensor([4, 2])
+    input = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+    chars = torch.randint(1, 9, (2, 4, 3)) * (input > 0).unsqueeze(-1)
+    features = torch.tensor([[1, 2, 3, 4], [2, 3, 0, 0]])
+    batch = model(input, lengths, chars=chars, features=features)
+    alone = model(
+        input[1:, :2], lengths[1:], chars=chars[1:, :2], features=features[1:, :2]
+    )
+    torch.testing.assert_close(batch.emissions[1, :2], alone.emissions[0])
+    tags = model.decode(input, lengths, chars=chars, features=features)
+    assert [len(t) for t in tags] == [4, 2]
+    targets = torch.tensor([[0, 1, 2, 0], [1, 1, 0, 0]])
+    loss = model(input, lengths, targets, chars=chars, features=features).loss
+    loss.backward()
+    assert torch.isfinite(loss) and model.project.weight.grad is not None

@@ -21,10 +21,15 @@ from seqlab.models.transformer import (
     TransformerLM,
     TransformerLMConfig,
 )
+from seqlab.models.transformer_captioner import (
+    TransformerCaptioner,
+    TransformerCaptionerConfig,
+)
 from seqlab.models.transformer_classifier import (
     TransformerClassifier,
     TransformerClassifierConfig,
 )
+from seqlab.models.transformer_tagger import TransformerTagger, TransformerTaggerConfig
 
 MODELS: dict[str, type[nn.Module]] = {
     "rnn_lm": RNNLM,
@@ -48,11 +53,13 @@ MODEL_OF_CONFIG: dict[type, type[nn.Module]] = {
         (ClassifierConfig, Classifier),
         (TransformerClassifierConfig, TransformerClassifier),
         (TaggerConfig, Tagger),
+        (TransformerTaggerConfig, TransformerTagger),
         (RNNRegressorConfig, RNNRegressor),
         (MLPRegressorConfig, MLPRegressor),
         (Seq2SeqConfig, Seq2Seq),
         (TransformerConfig, Transformer),
         (CaptionerConfig, Captioner),
+        (TransformerCaptionerConfig, TransformerCaptioner),
     ]
 }
 
@@ -74,11 +81,15 @@ __all__ = [
     "Tagger",
     "TaggerConfig",
     "Transformer",
+    "TransformerCaptioner",
+    "TransformerCaptionerConfig",
     "TransformerClassifier",
     "TransformerClassifierConfig",
     "TransformerConfig",
     "TransformerLM",
     "TransformerLMConfig",
+    "TransformerTagger",
+    "TransformerTaggerConfig",
     "build_model",
 ]
 

@@ -59,6 +59,27 @@ class CaptionerConfig(Seq2SeqConfig):
         return self
 
 
+def cnn_blocks(channels: tuple[int, ...], image_size: int) -> tuple[nn.Sequential, int]:
+    """The CNN (conv 3x3, batch norm, ReLU, 2x2 max pool per entry of ``channels``)
+    and G, the side of the grid it leaves of a (P, P) picture."""
+    grid = image_size // 2 ** len(channels)
+    if grid < 1 or image_size % 2 ** len(channels):
+        raise ValueError(
+            f"image_size {image_size} must be a multiple of 2 ** "
+            f"{len(channels)} (one halving per entry of model.channels)"
+        )
+    blocks, previous = [], 3
+    for width in channels:
+        blocks += [
+            nn.Conv2d(previous, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+        previous = width
+    return nn.Sequential(*blocks), grid
+
+
 class ImageEncoder(nn.Module):
     """CNN -> one vector (the decoder's initial state) and a grid of regions.
 
@@ -71,22 +92,8 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, cfg: CaptionerConfig, image_size: int) -> None:
         super().__init__()
-        grid = image_size // 2 ** len(cfg.channels)
-        if grid < 1 or image_size % 2 ** len(cfg.channels):
-            raise ValueError(
-                f"image_size {image_size} must be a multiple of 2 ** "
-                f"{len(cfg.channels)} (one halving per entry of model.channels)"
-            )
-        blocks, previous = [], 3
-        for width in cfg.channels:
-            blocks += [
-                nn.Conv2d(previous, width, 3, padding=1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            ]
-            previous = width
-        self.cnn = nn.Sequential(*blocks)
+        self.cnn, grid = cnn_blocks(cfg.channels, image_size)
+        previous = cfg.channels[-1]
         self.grid_size = grid
         H, L = cfg.hidden_size, cfg.num_layers
         self.num_layers = L

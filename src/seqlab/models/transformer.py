@@ -544,14 +544,18 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, input: Tensor, lengths: Tensor) -> Tensor:
         """input (B, T) ids, lengths (B,) -> states (B, T, D), zero at padding."""
-        T = input.shape[1]
+        return self.encode(self.embedding(input) * math.sqrt(self.d_model), lengths)
+
+    def encode(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Token vectors x (B, T, D), scaled, without positions; lengths (B,) ->
+        states (B, T, D), zero at padding."""
+        T = x.shape[1]
         if self.max_len < T:
             raise ValueError(
                 f"sequence of {T} tokens is longer than model.max_len={self.max_len}"
             )
-        real = torch.arange(T, device=input.device) < lengths.to(input.device)[:, None]
-        x = self.embedding(input) * math.sqrt(self.d_model) + self.positions[:T]
-        x = self.drop(x)
+        real = torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]
+        x = self.drop(x + self.positions[:T])
         mask = real[:, None, None]  # (B, 1, 1, T): keys that may be attended to
         for block in self.blocks:
             x = block(x, mask)

@@ -36,11 +36,11 @@ import random
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from torch import Tensor, nn
 
 from seqlab import decode
@@ -52,7 +52,8 @@ from seqlab.data.images import BACKGROUNDS, decode_image, read_image
 from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
-from seqlab.tasks.base import Capabilities, Task
+from seqlab.models.transformer_captioner import TransformerCaptionerConfig
+from seqlab.tasks.base import Capabilities, Task, model_kind
 from seqlab.tasks.seq2seq import DecodeConfig
 from seqlab.train import TrainConfig
 
@@ -106,7 +107,11 @@ class CaptionDataConfig(OwnData):
 class CaptionRunConfig(Section):
     task: Literal["caption"] = "caption"
     data: CaptionDataConfig
-    model: CaptionerConfig
+    model: Annotated[
+        Annotated[CaptionerConfig, Tag("captioner")]
+        | Annotated[TransformerCaptionerConfig, Tag("transformer")],
+        Discriminator(model_kind("captioner")),
+    ]
     train: TrainConfig = TrainConfig()
     decode: DecodeConfig = DecodeConfig()
 

@@ -37,10 +37,10 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from torch import nn
 
 from seqlab.config import Section
@@ -50,7 +50,8 @@ from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
 from seqlab.models.tagger import TaggerConfig
-from seqlab.tasks.base import Capabilities, Task
+from seqlab.models.transformer_tagger import TransformerTaggerConfig
+from seqlab.tasks.base import Capabilities, Task, model_kind
 from seqlab.tasks.classify import LABELS_FILE, check_labels, load_labels, save_labels
 from seqlab.train import TrainConfig
 
@@ -81,7 +82,11 @@ class TagDataConfig(OwnData):
 class TagRunConfig(Section):
     task: Literal["tag"] = "tag"
     data: TagDataConfig
-    model: TaggerConfig
+    model: Annotated[
+        Annotated[TaggerConfig, Tag("tagger")]
+        | Annotated[TransformerTaggerConfig, Tag("transformer")],
+        Discriminator(model_kind("tagger")),
+    ]
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
