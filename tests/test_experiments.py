@@ -7,13 +7,20 @@ are timed by hand (docs/EXPERIMENTS.md).
 
 import json
 import os
+import pathlib
 import re
 
 import pytest
 
 from seqlab.cli import main
 from seqlab.experiments import EXPERIMENTS, reverse_peeky, run_experiment
-from seqlab.experiments.common import Context, render_report, spread
+from seqlab.experiments.common import (
+    VERDICTS,
+    Context,
+    render_report,
+    separated,
+    spread,
+)
 from seqlab.experiments.runs import Trained
 
 NAMES = [
@@ -26,11 +33,20 @@ NAMES = [
     "better-rnnlm",
     "transformer-speed",
     "parallel-rnn",
+    "peephole",
+    "decoders",
+    "bidirectional",
+    "teacher-forcing",
+    "relu-vanishing",
+    "gru-overfitting",
+    "dropout-schemes",
+    "beam",
 ]
 NEEDS_DATA = {
+    "bidirectional",
+    "dropout-schemes",
     "gru-vs-lstm",
     "reverse-peeky",
-    "attention-length",
     "better-rnnlm",
     "transformer-speed",
     "parallel-rnn",
@@ -58,6 +74,9 @@ def test_smoke_run_writes_report_results_and_plots(name, tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert report.startswith(f"# Experiment `{name}`")
     assert saved["name"] == name and saved["mode"] == "smoke"
+    assert saved["verdict"] in VERDICTS and saved["rule"] and saved["budget"]
+    assert "minutes" not in saved["budget"] and "max_minutes" not in saved["command"]
+    assert f"**Verdict: {saved['verdict']}.**" in report
     assert results["plots"] and all((tmp_path / p).is_file() for p in results["plots"])
     assert all(p.endswith(".png") for p in results["plots"])
     # the report is a function of results.json alone: no figure comes from elsewhere
@@ -84,7 +103,7 @@ def test_report_is_rendered_from_results_alone():
     assert "inconclusive" in report and "| 0.123 |" in report
     assert numbers(report) <= numbers(json.dumps(results))
     results["held"] = True
-    assert "the claim held" in render_report(results)
+    assert "**Verdict: held.**" in render_report(results)
 
 
 def fake_addition_runs(accuracy: dict[str, float]) -> dict:
@@ -115,3 +134,91 @@ def test_reverse_peeky_verdict_is_computed_from_the_accuracies(accuracy, held):
 def test_spread_of_a_diverged_run_is_infinite_not_an_error():
     assert spread([0.1, float("inf")]) == {"mean": float("inf"), "std": float("inf")}
     assert spread([0.5]) == {"mean": 0.5, "std": 0.0}
+
+
+def test_separated_needs_more_than_two_standard_errors():
+    high, low = {"mean": 0.9, "std": 0.05}, {"mean": 0.8, "std": 0.05}
+    assert separated(high, low, 3)  # difference 0.1 > 2 * 0.041
+    assert not separated(high, low, 2)  # two seeds: 0.1 is not above 2 * 0.05
+    assert not separated({"mean": 0.9, "std": 0.2}, low, 3)  # within the noise
+    assert not separated(low, high, 3)
+    assert separated(high, low, 1)  # one seed: the plain comparison
+    assert separated({"mean": float("inf"), "std": float("inf")}, low, 3)
+
+
+def test_activations_verdict_agrees_with_its_reading():
+    """A run in which the gated cells carry the gradient no further, or in which no
+    model learned more than predicting 1, must not be called held."""
+    from seqlab.experiments import activations
+
+    probe = {"init": [1e-3, 1.0], "trained": [1e-3, 1.0]}
+    probes = {name: dict(probe) for name in activations.CELLS}
+    probes["RNN-sigmoid"] = {"init": [1e-5, 1.0], "trained": [1e-5, 1.0]}
+    probes["LSTM"] = {"init": [1e-2, 1.0], "trained": [1e-2, 1.0]}
+    probes["GRU"] = {"init": [1e-2, 1.0], "trained": [1e-2, 1.0]}
+
+    def curves(tanh, sigmoid, relu=0.01):
+        out = {}
+        for act, final in (("tanh", tanh), ("sigmoid", sigmoid), ("relu", relu)):
+            for clip in ("clip 1.0", "no clip"):
+                diverged = [5] if (act == "relu" and clip == "no clip") else [None]
+                stats = spread([final] if diverged == [None] else [float("inf")])
+                out[f"RNN-{act}, {clip}"] = {
+                    "losses": [[final]],
+                    "diverged": diverged,
+                    "final": stats,
+                }
+        return out
+
+    ctx = Context(out_dir=None, seeds=1)
+    mse = dict.fromkeys(activations.CELLS, 0.1)
+    held = activations.summarize(ctx, probes, mse, curves(0.05, 0.1), (2, 1, 1))
+    assert held["held"] is True
+    probes["LSTM"] = dict(probe)  # no further than RNN-tanh
+    held = activations.summarize(ctx, probes, mse, curves(0.05, 0.1), (2, 1, 1))
+    assert held["held"] is False and "do not carry it further" in held["reading"]
+    probes["LSTM"] = {"init": [1e-2, 1.0], "trained": [1e-2, 1.0]}
+    nothing = activations.summarize(
+        ctx, probes, mse, curves(0.16, 0.17, 0.15), (2, 1, 1)
+    )
+    assert nothing["held"] is None
+
+
+def published() -> dict:
+    root = pathlib.Path(__file__).parent.parent / "docs" / "experiments"
+    out = {}
+    for path in sorted(root.glob("*/results.json")):
+        results = json.loads(path.read_text())
+        if "verdict" in results:
+            out[path.parent.name] = results
+    return out
+
+
+def claims_table(readme: str, header: str) -> dict[str, str]:
+    """experiment -> its verdict cell in the README's claims table (the table whose
+    header line starts with ``header``)."""
+    lines = readme[readme.index(header) :].split("\n\n")[0].splitlines()[2:]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    return {row[0].strip("`"): row[2] for row in rows}
+
+
+def test_readme_claims_table_matches_the_published_results():
+    """The README's verdicts are those of docs/experiments/*/results.json; an
+    experiment without a published full run says so."""
+    root = pathlib.Path(__file__).parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = claims_table(readme, "| experiment | claim | verdict |")
+    zh_readme = (root / "README.zh-CN.md").read_text(encoding="utf-8")
+    zh = claims_table(zh_readme, "| 实验 | 论断 | 结论 |")
+    zh_words = {"held": "成立", "not held": "不成立", "inconclusive": "无定论"}
+    runs = published()
+    assert set(table) == set(NAMES) == set(zh)
+    for name in NAMES:
+        if name in runs:
+            assert runs[name]["mode"] == "full", name
+            assert runs[name]["seeds"] >= (2 if name == "better-rnnlm" else 3), name
+            assert table[name] == runs[name]["verdict"], name
+            assert zh[name] == zh_words[runs[name]["verdict"]], name
+        else:
+            assert table[name] == "not run yet", name
+            assert zh[name] == "尚未运行", name

@@ -4,13 +4,19 @@ An experiment is a function ``run(ctx) -> results`` returning a JSON-able dict::
 
     {"setup": "what was run", "tables": [{"title", "columns", "rows"}],
      "plots": ["file.png", ...], "reading": "one paragraph",
-     "held": True | False | None,
+     "held": True | False | None, "rule": "the rule held was computed by",
+     "budget": "the training budget, in steps",
      ...any raw data (curves, per-seed values)}
 
-:func:`run_experiment` adds the facts of the run (name, claim, mode, seeds, hardware,
-run time) and writes ``results.json``, the plots and ``report.md``. The report is
-rendered from the results alone (:func:`render_report`), so it cannot state a figure
-that ``results.json`` does not hold.
+built by :func:`outcome`, which every ``summarize`` calls. The rule is stated in code
+before the run (each module's ``RULE``) and ``held`` computed from the measurements by
+it; :func:`separated` is the usual test ("A's mean exceeds B's by more than 2
+standard errors of the difference"). :func:`run_experiment` adds the facts of the
+run (name, claim, mode, seeds, the verdict word, command, hardware, run time) and
+writes ``results.json``, the plots and ``report.md``. The report is rendered from the
+results alone (:func:`render_report`), so it cannot state a figure that
+``results.json`` does not hold. Budgets are steps, never minutes: a quality figure
+measured at a wall-clock budget moves with the load of a shared machine.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from typing import Any
 
 import torch
 
-HELD = {True: "held", False: "did not hold", None: "inconclusive"}
+HELD = {True: "held", False: "not held", None: "inconclusive"}
+VERDICTS = tuple(HELD.values())  # the words results.json, reports and READMEs use
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Experiment:
     run: Callable[[Context], dict[str, Any]]
     minutes_full: float  # expected run time on a 2-core CPU, 3 seeds
     minutes_quick: float  # the same with --quick, 1 seed
+    seeds_full: int = 3  # the default seeds of a full run
 
 
 @dataclass
@@ -81,7 +89,7 @@ def run_experiment(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     quick = quick or smoke
-    default_seeds = 1 if quick else 3
+    default_seeds = 1 if quick else exp.seeds_full
     seeds = seeds or default_seeds
     minutes = exp.minutes_quick if quick else exp.minutes_full
     minutes *= seeds / default_seeds  # the estimates are for the default seeds
@@ -105,6 +113,7 @@ def run_experiment(
         claim=exp.claim,
         mode="smoke" if smoke else ("quick" if quick else "full"),
         seeds=seeds,
+        verdict=HELD[results.get("held")],
         command=f"seqlab experiment {exp.name}{' --quick' if quick else ''} "
         f"--seeds {seeds} --threads {threads}",
         plots=ctx.plots,
@@ -136,15 +145,16 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         f"**Claim** (from the articles): {results['claim']}",
         "",
-        f"**Result:** the claim {HELD[results.get('held')]} in this run.",
+        f"**Verdict: {HELD[results.get('held')]}.** Rule, stated before the run: "
+        f"{results.get('rule', 'not stated')}.",
         "",
         "## What was run",
         "",
         results["setup"],
         "",
         f"Command: `{results['command']}`; {results['mode']} run, "
-        f"{results['seeds']} seed(s), {results['run_seconds']} s "
-        f"on {results['hardware']}.",
+        f"{results['seeds']} seed(s), budget {results.get('budget', 'not stated')}; "
+        f"{results['run_seconds']} s on {results['hardware']}.",
         "",
         "## Figures",
         "",
@@ -161,6 +171,74 @@ def markdown_table(table: dict[str, Any]) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
     return lines
+
+
+def outcome(
+    *,
+    setup: str,
+    rule: str,
+    held: bool | None,
+    reading: str,
+    budget: str,
+    tables: Sequence[dict[str, Any]] = (),
+    **raw: Any,
+) -> dict[str, Any]:
+    """What a ``summarize`` returns: the run's description, its rule and verdict, its
+    tables, and ``raw`` (curves, per-seed values) kept in results.json."""
+    if held not in (True, False, None):
+        raise TypeError(f"held must be True, False or None, got {held!r}")
+    return {
+        "setup": setup,
+        "rule": rule,
+        "held": held,
+        "budget": budget,
+        "tables": list(tables),
+        "reading": reading,
+        **raw,
+    }
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) -> dict:
+    return {"title": title, "columns": list(columns), "rows": [list(r) for r in rows]}
+
+
+def settings_table(
+    title: str,
+    settings: dict[str, dict[str, Any]],
+    metrics: dict[str, tuple[str, int]],
+    seconds: str | None = "seconds",
+) -> dict:
+    """One row per setting: each metric as mean ± std (``metrics`` maps a key of
+    the setting's dict, a :func:`spread`, to its column title and digits), and the
+    wall time beside it (key ``seconds``, also a spread) unless None."""
+    columns = ["setting", *(title_ for title_, _ in metrics.values())]
+    if seconds:
+        columns.append("wall time (s)")
+    rows = []
+    for name, values in settings.items():
+        row = [name, *(fmt(values[k], d) for k, (_, d) in metrics.items())]
+        if seconds:
+            row.append(fmt(values[seconds], 1))
+        rows.append(row)
+    return table(title, columns, rows)
+
+
+def std_error(stats: dict[str, float], n: int) -> float:
+    return stats["std"] / math.sqrt(n) if n > 1 else math.inf
+
+
+def separated(
+    high: dict[str, float], low: dict[str, float], n: int, z: float = 2.0
+) -> bool | None:
+    """Whether ``high``'s mean exceeds ``low``'s by more than ``z`` standard errors
+    of the difference (two :func:`spread` over ``n`` seeds each). With one seed (a
+    --quick smoke run) there is no error to measure, and a diverged (infinite) mean
+    has none: the plain comparison (inf exceeds every finite mean)."""
+    finite = math.isfinite(high["mean"]) and math.isfinite(low["mean"])
+    if n < 2 or not finite:
+        return high["mean"] > low["mean"]
+    error = math.hypot(std_error(high, n), std_error(low, n))
+    return high["mean"] - low["mean"] > z * error
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

@@ -10,7 +10,16 @@ attention. Score: exact-match accuracy of greedy decoding on the 5,000 test sums
 from __future__ import annotations
 
 from seqlab.experiments import runs
-from seqlab.experiments.common import Context, fmt, pyplot, save_figure, spread
+from seqlab.experiments.common import (
+    Context,
+    fmt,
+    outcome,
+    pyplot,
+    save_figure,
+    separated,
+    spread,
+    table,
+)
 
 CLAIM = (
     "Reverse and Peeky raise seq2seq accuracy on addition (the book: baseline ~10%, "
@@ -24,6 +33,12 @@ VARIANTS = {  # name -> (decoder, reverse_source)
     "attention": ("attention", True),
 }
 TOO_EARLY = 0.1  # if no variant reaches this test accuracy, the run says nothing
+RULE = (
+    "held if reverse's test exact match exceeds the baseline's by more than 2 "
+    "standard errors, peeky+reverse's exceeds reverse's the same way, and "
+    "attention's is at least peeky+reverse's minus 0.01; inconclusive if no variant "
+    f"reaches {TOO_EARLY}"
+)
 
 
 def config(decoder: str, reverse: bool, seed: int, steps: int | None, minutes) -> dict:
@@ -55,8 +70,8 @@ def config(decoder: str, reverse: bool, seed: int, steps: int | None, minutes) -
 
 
 def run(ctx: Context) -> dict:
-    steps = ctx.pick(None, 400, smoke=30)
-    minutes = ctx.pick(2.45, None)  # as configs/addition-*.yaml
+    steps = ctx.pick(4000, 400, smoke=30)  # configs/addition-*.yaml: ~4,000 steps
+    minutes = None
     trained = {}
     total, done = len(VARIANTS) * ctx.seeds, 0
     for name, (decoder, reverse) in VARIANTS.items():
@@ -111,10 +126,11 @@ def summarize(ctx, trained, accuracy, steps, minutes) -> dict:
             "--quick run is far shorter than the book's training)"
         )
     else:
-        reverse_helps = mean["reverse"] > mean["baseline"]
-        peeky_helps = mean["peeky+reverse"] > mean["reverse"]
+        n = ctx.seeds
+        reverse_helps = separated(accuracy["reverse"], accuracy["baseline"], n)
+        peeky_helps = separated(accuracy["peeky+reverse"], accuracy["reverse"], n)
         attention_ok = mean["attention"] >= mean["peeky+reverse"] - 0.01
-        held = reverse_helps and peeky_helps and attention_ok
+        held = bool(reverse_helps and peeky_helps and attention_ok)
         verdict = (
             f"Reverse {'raises' if reverse_helps else 'does not raise'} accuracy "
             f"over the baseline, Peeky on top of it "
@@ -129,23 +145,25 @@ def summarize(ctx, trained, accuracy, steps, minutes) -> dict:
         f"{fmt(accuracy['peeky'])}, peeky+reverse {fmt(accuracy['peeky+reverse'])}, "
         f"attention {fmt(accuracy['attention'])}. {verdict}."
     )
-    return {
-        "setup": (
+    return outcome(
+        rule=RULE,
+        held=held,
+        budget=budget,
+        setup=(
             "Addition (DLS2 addition.txt: 44,000 train / 1,000 val / 5,000 test "
             "sums), LSTM encoder-decoder, embedding 16, hidden 128, Adam lr 5e-3 "
             f"with warm-up and cosine decay, batch 128, clip 1.0, {budget} per run "
             "(configs/addition-*.yaml); greedy decoding; the weights of the best "
             "validation accuracy are tested."
         ),
-        "tables": [
-            {
-                "title": "Exact-match test accuracy (fraction, mean ± std over seeds)",
-                "columns": ["variant", "parameters", "test accuracy", "steps"],
-                "rows": rows,
-            }
+        tables=[
+            table(
+                "Exact-match test accuracy (fraction, mean ± std over seeds)",
+                ["variant", "parameters", "test accuracy", "steps"],
+                rows,
+            )
         ],
-        "reading": reading,
-        "held": held,
-        "test_accuracy": accuracy,
-        "runs": {n: [t.to_json() for t in ts] for n, ts in trained.items()},
-    }
+        reading=reading,
+        test_accuracy=accuracy,
+        runs={n: [t.to_json() for t in ts] for n, ts in trained.items()},
+    )

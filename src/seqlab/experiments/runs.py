@@ -88,3 +88,37 @@ def shakespeare_train_chars() -> int:
 def seconds_per_epoch(trained: Trained, tokens_per_epoch: int) -> float:
     """One epoch at the run's measured speed (training steps only, no evaluation)."""
     return tokens_per_epoch / trained.summary["tokens_per_second"]
+
+
+def all_threads() -> int:
+    """The CPU threads a process may use here (the affinity mask where Linux has
+    one: ``taskset -c 1`` gives 1)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def throughput(ctx: Context, name: str, config: dict[str, Any], threads: int) -> float:
+    """Training tokens/s of ``config`` (a short run: its own step budget) with torch
+    on ``threads`` threads; the experiment's own thread count is restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return train(ctx, f"{name}-threads{threads}", config).summary[
+            "tokens_per_second"
+        ]
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_to(trained: Trained, metric: str, target: float) -> float | None:
+    """Seconds of the run (its records' ``elapsed``) until ``metric`` first fell to
+    ``target`` or below; None if it never did."""
+    for record in trained.history:
+        if metric in record and record[metric] <= target:
+            return record.get("elapsed")
+    return None

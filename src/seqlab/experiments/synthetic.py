@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -51,10 +52,16 @@ class Regressor(nn.Module):
         hidden_size: int,
         activation: str = "tanh",
         num_layers: int = 1,
+        **options: Any,  # make_recurrent's: forget_bias, peephole, ...
     ) -> None:
         super().__init__()
         self.rnn = make_recurrent(
-            cell, input_size, hidden_size, activation=activation, num_layers=num_layers
+            cell,
+            input_size,
+            hidden_size,
+            activation=activation,
+            num_layers=num_layers,
+            **options,
         )
         self.head = nn.Linear(hidden_size, 1)
 

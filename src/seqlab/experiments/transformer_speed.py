@@ -11,12 +11,39 @@ measured speed of the training steps over the train split's characters.
 from __future__ import annotations
 
 from seqlab.experiments import runs
-from seqlab.experiments.common import Context, fmt, pyplot, save_figure, spread
+from seqlab.experiments.common import (
+    Context,
+    fmt,
+    outcome,
+    pyplot,
+    save_figure,
+    spread,
+    table,
+)
 
 CLAIM = (
     "the Transformer trains faster than an RNN per epoch because it is parallel "
     "over time."
 )
+RULE = (
+    "held if the Transformer trains more tokens/s than the LSTM of about its size at "
+    "every window length, on one thread and on all the machine's threads; its "
+    "validation loss after the same steps is reported beside"
+)
+
+
+def all_thread_speeds(ctx: Context, specs: dict, lengths, tokens: int) -> dict:
+    """name -> length -> training tokens/s on all threads (a short run each)."""
+    steps, n = ctx.pick(40, 10, smoke=2), runs.all_threads()
+    out: dict[str, dict[int, float]] = {name: {} for name in specs}
+    for T in lengths:
+        for name, model in specs.items():
+            ctx.log(f"  speed {name}, length {T}, {n} threads")
+            train = runs.budget(steps, lr=2e-3, eval_every=10**6)
+            train.update(batch_size=max(tokens // T, 1))
+            cfg = runs.char_lm(model, train, bptt=T)
+            out[name][T] = runs.throughput(ctx, f"speed-{name}-T{T}", cfg, n)
+    return out
 
 
 def models(ctx: Context) -> dict[str, dict]:
@@ -63,9 +90,13 @@ def run(ctx: Context) -> dict:
                     [runs.seconds_per_epoch(t, epoch_chars) for t in trained]
                 ),
                 "val_loss": spread([t.summary["val_loss"] for t in trained]),
+                "tokens_per_second": spread(
+                    [t.summary["tokens_per_second"] for t in trained]
+                ),
             }
+    speed = all_thread_speeds(ctx, specs, lengths, tokens)
     plot(ctx, results, lengths)
-    return summarize(ctx, results, params, lengths, tokens, steps, epoch_chars)
+    return summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed)
 
 
 def plot(ctx: Context, results: dict, lengths) -> None:
@@ -90,7 +121,7 @@ def plot(ctx: Context, results: dict, lengths) -> None:
     save_figure(fig, ctx.plot_path("speed_and_quality_by_length.png"))
 
 
-def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars) -> dict:
+def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed) -> dict:
     tf, lstm = results["Transformer"], results["LSTM"]
     speedup = {
         T: lstm[T]["epoch_seconds"]["mean"] / tf[T]["epoch_seconds"]["mean"]
@@ -107,12 +138,25 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars) -> dict
         ]
         for T in lengths
     ]
-    faster_everywhere = all(s > 1 for s in speedup.values())
+    threads = runs.all_threads()
+    speedup_all = {T: speed["Transformer"][T] / speed["LSTM"][T] for T in lengths}
+    faster_everywhere = all(s > 1 for s in [*speedup.values(), *speedup_all.values()])
+    speed_rows = [
+        [
+            T,
+            f"{speed['Transformer'][T]:,.0f}",
+            f"{speed['LSTM'][T]:,.0f}",
+            f"{speedup_all[T]:.2f}",
+        ]
+        for T in lengths
+    ]
     faster_at = [T for T in lengths if speedup[T] > 1]
     reading = (
         f"With {params['Transformer']:,} (Transformer) and {params['LSTM']:,} (LSTM) "
         f"parameters, the LSTM's time per epoch divided by the Transformer's is "
         + ", ".join(f"{speedup[T]:.2f} at T={T}" for T in lengths)
+        + f" on one thread, and its tokens/s over the LSTM's on {threads} thread(s) "
+        + ", ".join(f"{speedup_all[T]:.2f} at T={T}" for T in lengths)
         + f": the Transformer is faster at "
         f"{'every length' if faster_everywhere else (faster_at or 'no length')}. "
         f"After {steps} steps the validation loss at T={lengths[-1]} is "
@@ -124,18 +168,21 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars) -> dict
             " The device matters: the LSTM runs on torch's fused kernel, and a CPU "
             "has few cores to spread a Transformer's parallel work over."
         )
-    return {
-        "setup": (
+    return outcome(
+        rule=RULE,
+        held=faster_everywhere,
+        budget=f"{steps} steps per quality run; short runs for all-thread tokens/s",
+        setup=(
             f"Tiny Shakespeare character LM at window lengths {list(lengths)}, "
             f"{tokens} tokens per step (batch = {tokens} / T), {steps} steps per run, "
             "AdamW lr 2e-3 with cosine decay, clip 1.0. Transformer: pre-norm, 4 "
             "heads, tied embeddings; LSTM: one layer. An epoch is the "
             f"{epoch_chars:,} training characters at the measured training speed."
         ),
-        "tables": [
-            {
-                "title": "Time per epoch (s) and validation loss (mean ± std)",
-                "columns": [
+        tables=[
+            table(
+                "Time per epoch (s) and validation loss, one thread (mean ± std)",
+                [
                     "T",
                     "Transformer s/epoch",
                     "LSTM s/epoch",
@@ -143,12 +190,17 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars) -> dict
                     "Transformer val loss",
                     "LSTM val loss",
                 ],
-                "rows": rows,
-            }
+                rows,
+            ),
+            table(
+                f"Training tokens/s on {threads} thread(s)",
+                ["T", "Transformer", "LSTM", "Transformer / LSTM"],
+                speed_rows,
+            ),
         ],
-        "reading": reading,
-        "held": faster_everywhere,
-        "parameters": params,
-        "speedup": {str(T): s for T, s in speedup.items()},
-        "results": {n: {str(T): v for T, v in r.items()} for n, r in results.items()},
-    }
+        reading=reading,
+        parameters=params,
+        speedup={str(T): s for T, s in speedup.items()},
+        speedup_all_threads={str(T): s for T, s in speedup_all.items()},
+        results={n: {str(T): v for T, v in r.items()} for n, r in results.items()},
+    )

@@ -1,0 +1,171 @@
+"""``dropout-schemes``: where dropout goes in a word LM, and which kind.
+
+Seed 003 lists several ways to drop units in an RNN LM: none; standard dropout on the
+embeddings, between layers and before the output (Zaremba et al. 2014, seqlab's
+``model.dropout``); variational or "locked" dropout, one mask per sequence reused at
+every step (Gal and Ghahramani 2016); dropping whole words' embeddings (embedding
+dropout); DropConnect on the recurrent weights (weight drop, Merity et al. 2018). The
+same two-layer LSTM LM on Brown trains with each; the schemes the model config does
+not offer yet (``model.locked_dropout``, ``model.embedding_dropout``,
+``model.weight_drop``) are left out of the run and named in its report.
+"""
+
+from __future__ import annotations
+
+from seqlab.experiments import runs
+from seqlab.experiments.common import (
+    Context,
+    outcome,
+    pyplot,
+    save_figure,
+    separated,
+    settings_table,
+    spread,
+)
+from seqlab.models.lm import RNNLMConfig
+
+CLAIM = (
+    "dropout regularises an RNN LM, and the schemes differ: dropout between layers "
+    "(not on the recurrent connection) lowers perplexity, and a mask shared across "
+    "time (variational/locked) or on the weights does better (seed 003)."
+)
+RULE = (
+    "held if dropout between layers lowers test perplexity below no dropout by more "
+    "than 2 standard errors, and every other scheme the model offers lowers it below "
+    "no dropout the same way; inconclusive if no scheme beyond plain dropout could "
+    "run (only part of the claim is testable)"
+)
+SCHEMES = {  # name -> model keys; a key the config lacks leaves the scheme out
+    "none": {"dropout": 0.0},
+    "between layers (0.5)": {"dropout": 0.5},
+    "locked / variational (0.5)": {"locked_dropout": 0.5},
+    "embedding dropout (0.1) + between layers": {
+        "dropout": 0.5,
+        "embedding_dropout": 0.1,
+    },
+    "weight drop (0.5) + between layers": {"dropout": 0.5, "weight_drop": 0.5},
+}
+
+
+def available() -> tuple[dict, list[str]]:
+    """The schemes whose keys the LM config has, and the names of the others."""
+    fields = RNNLMConfig.model_fields
+    ok = {n: keys for n, keys in SCHEMES.items() if all(k in fields for k in keys)}
+    return ok, [n for n in SCHEMES if n not in ok]
+
+
+def config(ctx: Context, keys: dict, seed: int) -> dict:
+    dataset = ctx.pick("brown", "tinyshakespeare")
+    size = ctx.pick(256, 64, smoke=16)
+    epochs = ctx.pick(8, 1)
+    train = runs.budget(
+        ctx.pick(None, 60, smoke=3),
+        lr=3e-3,
+        batch_size=20,
+        clip_norm=0.25,
+        eval_every=ctx.pick(2000, 30, smoke=3),
+        seed=seed,
+    )
+    train["epochs"] = epochs
+    return {
+        "task": "lm",
+        "data": {
+            "dataset": dataset,
+            "tokenizer": "word",
+            "lowercase": True,
+            "vocab_size": ctx.pick(10_000, 2_000, smoke=500),
+            "bptt": 35,
+            "eval_batch_size": 20,
+        },
+        "model": {
+            "kind": "rnn_lm",
+            "cell": "lstm",
+            "embedding_size": size,
+            "hidden_size": size,
+            "num_layers": 2,
+            **keys,
+        },
+        "train": train,
+    }
+
+
+def run(ctx: Context) -> dict:
+    schemes, missing = available()
+    results = {}
+    for name, keys in schemes.items():
+        ppl, seconds, steps = [], [], 0
+        for seed in range(ctx.seeds):
+            ctx.log(f"  {name}, seed {seed}")
+            label = "-".join(f"{k}{v}" for k, v in keys.items()) + f"-seed{seed}"
+            trained = runs.train(ctx, label, config(ctx, keys, seed))
+            ppl.append(trained.summary.get("test_ppl", trained.summary["val_ppl"]))
+            seconds.append(trained.summary.get("train_seconds", 0.0))
+            steps = trained.summary["steps"]
+        results[name] = {
+            "keys": keys,
+            "test_ppl": spread(ppl),
+            "runs": ppl,
+            "steps": steps,
+            "seconds": spread(seconds),
+        }
+    plot(ctx, results)
+    return summarize(ctx, results, missing)
+
+
+def plot(ctx: Context, results: dict) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = list(results)
+    ax.bar(
+        range(len(names)),
+        [results[n]["test_ppl"]["mean"] for n in names],
+        yerr=[results[n]["test_ppl"]["std"] for n in names],
+        capsize=4,
+    )
+    ax.set_xticks(range(len(names)), names, rotation=12, fontsize=7)
+    ax.set_ylabel("test perplexity (mean ± std over seeds)")
+    save_figure(fig, ctx.plot_path("dropout_schemes.png"))
+
+
+def summarize(ctx, results, missing) -> dict:
+    none = results["none"]["test_ppl"]
+    others = [n for n in results if n != "none"]
+    lowers = {n: separated(none, results[n]["test_ppl"], ctx.seeds) for n in others}
+    held = all(lowers.values()) if len(results) > 2 else None
+    steps = results["none"]["steps"]
+    reading = (
+        "Test perplexity: "
+        + ", ".join(
+            f"{r['test_ppl']['mean']:.1f} ± {r['test_ppl']['std']:.1f} ({n})"
+            for n, r in results.items()
+        )
+        + ". "
+        + (
+            "Not run, the model config has no key for them yet: "
+            + "; ".join(missing)
+            + "."
+            if missing
+            else "Every scheme ran."
+        )
+    )
+    dataset = "Brown" if not ctx.quick else "Tiny Shakespeare"
+    return outcome(
+        rule=RULE,
+        held=held,
+        budget=f"{ctx.pick(8, 1)} epoch(s) per run ({steps} steps)",
+        setup=(
+            f"{dataset} words, lowercased, two-layer LSTM LM (embedding = hidden), "
+            "bptt 35, batch 20, AdamW lr 3e-3 with cosine decay, clip 0.25; the "
+            "weights of the best validation perplexity are tested."
+        ),
+        tables=[
+            settings_table(
+                "Test perplexity (mean ± std over seeds)",
+                results,
+                {"test_ppl": ("test perplexity", 1)},
+            )
+        ],
+        reading=reading,
+        missing_schemes=missing,
+        results=results,
+    )
