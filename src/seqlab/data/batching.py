@@ -338,3 +338,35 @@ class PairBatch:
             self.tgt_out.to(device),
             self.num_tokens,
         )
+
+
+@dataclass
+class CaptionBatch:
+    """Pictures and their captions (caption task): images (B, 3, P, P) uint8 (the
+    model reads them as floats in [0, 1]); tgt_in / tgt_out (B, T) as PairBatch;
+    num_tokens: real target tokens (``<eos>`` included)."""
+
+    images: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    num_tokens: int
+
+    def inputs(self) -> dict[str, Tensor]:
+        return {"images": self.images.float() / 255.0, "tgt_in": self.tgt_in}
+
+    @property
+    def targets(self) -> Tensor:
+        return self.tgt_out
+
+    @property
+    def num_targets(self) -> int:
+        """The terms the loss averages over: target tokens."""
+        return self.num_tokens
+
+    def to(self, device: torch.device | str) -> CaptionBatch:
+        return CaptionBatch(
+            self.images.to(device, non_blocking=True),
+            self.tgt_in.to(device, non_blocking=True),
+            self.tgt_out.to(device, non_blocking=True),
+            self.num_tokens,
+        )

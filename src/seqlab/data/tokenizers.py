@@ -359,3 +359,42 @@ def build_tokenizer(kind: str, **kwargs: Any) -> Tokenizer:
         return TOKENIZERS[kind](**kwargs)
     except TypeError as e:
         raise ValueError(f"bad arguments for tokenizer {kind!r}: {e}") from e
+
+
+# ---- the tokenizer of a run's data config (every task's data section) -------------
+# OpenCC conversions into Simplified script (data.opencc of the zh_* tokenizers).
+OpenCCConversion = Literal["t2s", "tw2s", "tw2sp", "hk2s"]
+
+
+def check_opencc(tokenizer: str, opencc: str | None) -> None:
+    """ValueError when data.opencc is set for a tokenizer that does not take it."""
+    if opencc is not None and not tokenizer.startswith("zh_"):
+        raise ValueError(
+            f"data.opencc={opencc!r} needs tokenizer zh_char or zh_word, "
+            f"got {tokenizer!r}"
+        )
+
+
+def tokenizer_options(cfg: Any) -> dict[str, Any]:
+    """Keyword arguments of ``build_tokenizer`` for a data config (opencc)."""
+    if cfg.tokenizer.startswith("zh_"):
+        return {"opencc": getattr(cfg, "opencc", None)}
+    return {}
+
+
+def make_tokenizer(cfg: Any, train_docs: list, run_dir: Path) -> Tokenizer:
+    """The tokenizer of data config ``cfg`` (data.tokenizer, data.vocab_size,
+    data.opencc); a subword model is trained on the train documents (texts or word
+    lists, one sentence a line) and saved into ``run_dir``."""
+    if cfg.tokenizer not in SUBWORD_KINDS:
+        return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
+    texts = [d if isinstance(d, str) else " ".join(d) for d in train_docs]
+    texts = [line for t in texts for line in t.splitlines() if line.strip()]
+    return train_subword(cfg.tokenizer, texts, cfg.vocab_size, run_dir)
+
+
+def load_tokenizer(cfg: Any, run_dir: Path) -> Tokenizer:
+    """The tokenizer of a trained run (its subword model from ``run_dir``)."""
+    if cfg.tokenizer in SUBWORD_KINDS:
+        return SubwordTokenizer.load(run_dir)
+    return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))

@@ -168,8 +168,12 @@ def render_report(results: dict[str, Any]) -> str:
 
 def markdown_table(table: dict[str, Any]) -> list[str]:
     columns = table["columns"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|")  # ||dL/dh|| must not split a cell
+
+    lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table["rows"]]
     return lines
 
 

@@ -1,6 +1,6 @@
 """``gru-overfitting``: does the GRU overfit less than the LSTM on a small set?
 
-Seed 003 says the GRU's main gain is less overfitting (fewer parameters for the same
+Seed 001 says the GRU's main gain is less overfitting (fewer parameters for the same
 state). The adding problem with a *fixed*, small training set (a few hundred
 sequences, revisited for many epochs) makes memorising it possible; the gap between
 the test MSE on fresh sequences and the training MSE measures the overfitting. Three

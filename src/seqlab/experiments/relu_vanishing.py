@@ -1,4 +1,4 @@
-"""``relu-vanishing``: two of seed 002's explanations of vanishing and exploding.
+"""``relu-vanishing``: two of seed 000's explanations of vanishing and exploding.
 
 1. "ReLU avoids vanishing gradients": the gradient ||dL/dh_t|| reaching each step of
    an RNN, tanh against ReLU, at torch's usual initialisation (uniform
@@ -36,7 +36,7 @@ from seqlab.probes import gradient_norms
 CLAIM = (
     "ReLU avoids the vanishing gradient of tanh/sigmoid RNNs; a feed-forward stack "
     "(CNN) does not explode the way an RNN does because each layer has its own "
-    "weights (seed 002)."
+    "weights (seed 000)."
 )
 RULE = (
     "held if both parts hold: (1) at torch's usual initialisation the log10 ratio "

@@ -47,7 +47,7 @@ from seqlab import decode
 from seqlab.config import Section
 from seqlab.data import captions as capdata
 from seqlab.data import datasets
-from seqlab.data.batching import pad_sequences
+from seqlab.data.batching import CaptionBatch, pad_sequences
 from seqlab.data.images import BACKGROUNDS, decode_image, read_image
 from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
@@ -211,36 +211,6 @@ def detokenize(tokens: list[str]) -> str:
 
 
 # ---- tensors -------------------------------------------------------------------------
-@dataclass
-class CaptionBatch:
-    """images (B, 3, P, P) uint8; tgt_in / tgt_out (B, T); num_tokens (<eos> too)."""
-
-    images: Tensor
-    tgt_in: Tensor
-    tgt_out: Tensor
-    num_tokens: int
-
-    def inputs(self) -> dict[str, Tensor]:
-        return {"images": self.images.float() / 255.0, "tgt_in": self.tgt_in}
-
-    @property
-    def targets(self) -> Tensor:
-        return self.tgt_out
-
-    @property
-    def num_targets(self) -> int:
-        """The terms the loss averages over: target tokens."""
-        return self.num_tokens
-
-    def to(self, device: torch.device | str) -> CaptionBatch:
-        return CaptionBatch(
-            self.images.to(device, non_blocking=True),
-            self.tgt_in.to(device, non_blocking=True),
-            self.tgt_out.to(device, non_blocking=True),
-            self.num_tokens,
-        )
-
-
 @dataclass
 class CaptionTensors:
     """A split as tensors: pictures (N, 3, P, P) uint8 and one row per (picture,

@@ -35,7 +35,6 @@ directory; data whose labels differ from a run's is refused with the two label s
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,22 +46,32 @@ from torch import nn
 from seqlab.config import Section
 from seqlab.data import datasets, readers
 from seqlab.data.batching import LabelBatch, bucket_batches, pad_sequences
-from seqlab.data.datasets import DataError
-from seqlab.data.tokenizers import SUBWORD_KINDS, Tokenizer
-from seqlab.data.vocab import Vocab
-from seqlab.models.classifier import ClassifierConfig
-from seqlab.models.transformer_classifier import TransformerClassifierConfig
-from seqlab.tasks.base import Capabilities, Task, model_kind
-from seqlab.tasks.lm import (
+from seqlab.data.crosswoz import (  # they lived here: old names kept
+    SPLIT_SEED,  # noqa: F401
+    read_crosswoz_dialogues,
+    split_dialogues,
+    split_fold,
+)
+from seqlab.data.labels import (  # they lived here: old names kept
+    LABELS_FILE,
+    check_labels,
+    load_labels,
+    save_labels,
+)
+from seqlab.data.tokenizers import (
+    SUBWORD_KINDS,
     OpenCCConversion,
+    Tokenizer,
     check_opencc,
     load_tokenizer,
     make_tokenizer,
 )
+from seqlab.data.vocab import Vocab
+from seqlab.models.classifier import ClassifierConfig
+from seqlab.models.transformer_classifier import TransformerClassifierConfig
+from seqlab.tasks.base import Capabilities, Task, model_kind
 from seqlab.train import TrainConfig
 
-SPLIT_SEED = 0  # the shuffle before the folds: fixed, so that every run splits alike
-LABELS_FILE = "labels.json"
 CONTEXT_SEP = "␞"  # ends each context turn before a CrossWOZ user turn
 
 Example = tuple[list[int], Any]  # token ids, label id (multi-label: id list)
@@ -153,26 +162,6 @@ def crosswoz_splits(
     }
 
 
-def read_crosswoz_dialogues(
-    data_dir: str | Path | None,
-) -> dict[str, list[readers.CrossWOZTurn]]:
-    """Dialogue id -> turns of upstream's val.json.zip and test.json.zip together."""
-    dialogues: dict[str, list[readers.CrossWOZTurn]] = {}
-    for name in ("crosswoz.val", "crosswoz.test"):
-        path = datasets.locate(name, data_dir, download=True)
-        dialogues.update(readers.read_crosswoz(path))
-    return dialogues
-
-
-def split_dialogues(
-    ids: list[str], folds: int = 10, fold: int = 0, val_fraction: float = 0.1
-) -> dict[str, list[str]]:
-    """Split name -> dialogue ids: the folds of the module docstring over ``ids``."""
-    rest, test = split_fold(sorted(ids), folds, fold)
-    cut = len(rest) - max(1, round(val_fraction * len(rest)))
-    return {"train": rest[:cut], "val": rest[cut:], "test": test}
-
-
 def _user_turns(
     turns: list[readers.CrossWOZTurn], cfg: ClassifyDataConfig
 ) -> list[tuple[str, str]]:
@@ -190,53 +179,6 @@ def _user_turns(
             )
             pairs.append((before + text, target(acts)))
     return pairs
-
-
-def split_fold(items: list, folds: int, fold: int) -> tuple[list, list]:
-    """(the other folds, fold ``fold``) of ``items`` shuffled with SPLIT_SEED."""
-    if len(items) < folds:
-        raise DataError(f"{len(items)} examples cannot make {folds} folds")
-    order = list(range(len(items)))
-    random.Random(SPLIT_SEED).shuffle(order)
-    a, b = len(items) * fold // folds, len(items) * (fold + 1) // folds
-    rest = [items[i] for i in order[:a] + order[b:]]
-    return rest, [items[i] for i in order[a:b]]
-
-
-def save_labels(labels: list[str], path: Path) -> None:
-    payload = {"format": "seqlab.labels", "version": 1, "labels": labels}
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=0) + "\n")
-
-
-def load_labels(path: Path) -> list[str]:
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(payload, dict) or payload.get("format") != "seqlab.labels":
-        raise ValueError(f"{path}: not a seqlab labels file")
-    return list(payload["labels"])
-
-
-def check_labels(
-    found: dict[str, set[str]],
-    labels: list[str],
-    where: str,
-    run_dir: Path | None,
-    unseen_ok: bool = False,
-) -> None:
-    """DataError unless train has exactly ``labels`` and no split has another one.
-
-    ``unseen_ok`` lets the other splits hold labels that train lacks (they then count
-    as errors of the model, as CoNLL-2000's test-only I-LST does).
-    """
-    known = set(labels)
-    saved = f" (saved in {run_dir / LABELS_FILE})" if run_dir is not None else ""
-    for split, seen in found.items():
-        unseen = seen - known if split == "train" or not unseen_ok else set()
-        if unseen or (split == "train" and seen != known):
-            raise DataError(
-                f"{where}: the {split} labels {sorted(seen)} differ from the run's "
-                f"labels {labels}{saved}; a model predicts only the labels it was "
-                "trained with"
-            )
 
 
 # ---------------------------------------------------------------- the task

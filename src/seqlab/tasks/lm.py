@@ -18,21 +18,23 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.config import Section
-from seqlab.data import datasets, readers
+from seqlab.data import datasets, readers, records
 from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
-from seqlab.data.tokenizers import (
+from seqlab.data.tokenizers import (  # the factory lived here: old names kept
     SUBWORD_KINDS,
-    SubwordTokenizer,
+    OpenCCConversion,
     Tokenizer,
-    build_tokenizer,
-    train_subword,
+    check_opencc,
+    load_tokenizer,
+    make_tokenizer,
+    tokenizer_options,  # noqa: F401
 )
 from seqlab.data.vocab import Vocab
 from seqlab.models.lm import RNNLMConfig
@@ -43,10 +45,6 @@ from seqlab.utils import detach
 
 TANG_HELD_OUT = 1000
 MIN_EVAL_STREAM = 256
-
-
-# OpenCC conversions into Simplified script (seqlab.data.tokenizers).
-OpenCCConversion = Literal["t2s", "tw2s", "tw2sp", "hk2s"]
 
 
 class LMDataConfig(Section):
@@ -72,22 +70,6 @@ class LMDataConfig(Section):
             raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
         check_opencc(self.tokenizer, self.opencc)
         return self
-
-
-def check_opencc(tokenizer: str, opencc: str | None) -> None:
-    """ValueError when data.opencc is set for a tokenizer that does not take it."""
-    if opencc is not None and not tokenizer.startswith("zh_"):
-        raise ValueError(
-            f"data.opencc={opencc!r} needs tokenizer zh_char or zh_word, "
-            f"got {tokenizer!r}"
-        )
-
-
-def tokenizer_options(cfg: Any) -> dict[str, Any]:
-    """Keyword arguments of ``build_tokenizer`` for a data config (opencc)."""
-    if cfg.tokenizer.startswith("zh_"):
-        return {"opencc": getattr(cfg, "opencc", None)}
-    return {}
 
 
 class GenerateConfig(Section):
@@ -133,21 +115,6 @@ def split_held_out(docs: list, held_out: int = TANG_HELD_OUT) -> dict[str, list]
     test = [docs[i] for i in order[held_out : 2 * held_out]]
     train = [docs[i] for i in order[2 * held_out :]]
     return {"train": train, "val": val, "test": test}
-
-
-def make_tokenizer(cfg: LMDataConfig, train_docs: list, run_dir: Path) -> Tokenizer:
-    """The configured tokenizer; a subword model is trained on train and saved."""
-    if cfg.tokenizer not in SUBWORD_KINDS:
-        return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
-    texts = [d if isinstance(d, str) else " ".join(d) for d in train_docs]
-    texts = [line for t in texts for line in t.splitlines() if line.strip()]
-    return train_subword(cfg.tokenizer, texts, cfg.vocab_size, run_dir)
-
-
-def load_tokenizer(cfg: LMDataConfig, run_dir: Path) -> Tokenizer:
-    if cfg.tokenizer in SUBWORD_KINDS:
-        return SubwordTokenizer.load(run_dir)
-    return build_tokenizer(cfg.tokenizer, **tokenizer_options(cfg))
 
 
 def tokenize_splits(raw: dict, tokenizer: Tokenizer, lowercase: bool) -> dict:
@@ -211,15 +178,18 @@ class LMTask(Task):
         tokens = tokenize_splits(splits, self.tokenizer, self.cfg.data.lowercase)
         self.streams = {split: self.encode_docs(docs) for split, docs in tokens.items()}
 
+    @property
+    def special_tokens(self) -> tuple[bool, bool]:
+        """(<bos> before, <eos> after) each document: the data set record's say
+        (poems: both, sentences: <eos>); none around the user's text."""
+        known = records.record(self.cfg.data.dataset) if self.cfg.data.dataset else None
+        return (known.add_bos, known.add_eos) if known else (False, False)
+
     def encode_docs(self, docs: list[list[str]]) -> Tensor:
+        bos, eos = self.special_tokens
         ids: list[int] = []
         for doc in docs:
-            if self.cfg.data.dataset == "tang":
-                ids += self.vocab.encode(doc, add_bos=True, add_eos=True)
-            elif self.cfg.data.dataset == "brown":
-                ids += self.vocab.encode(doc, add_eos=True)
-            else:
-                ids += self.vocab.encode(doc)
+            ids += self.vocab.encode(doc, add_bos=bos, add_eos=eos)
         return torch.tensor(ids, dtype=torch.long)
 
     @property
@@ -264,7 +234,7 @@ class LMTask(Task):
     def encode_prompt(self, prompt: str) -> list[int]:
         """Ids that start generation: <bos> for poems, else a newline or any token."""
         ids = self.vocab.encode(self.tokenizer.tokenize(prompt))
-        if self.cfg.data.dataset == "tang":
+        if self.special_tokens[0]:  # documents start with <bos>: so does a prompt
             return [self.vocab.bos_id, *ids]
         if not ids:
             start = "\n" if "\n" in self.vocab else self.vocab.id_to_token(4)
@@ -283,4 +253,5 @@ class LMTask(Task):
 
     @property
     def stop_id(self) -> int | None:
-        return self.vocab.eos_id if self.cfg.data.dataset == "tang" else None
+        """<eos> ends a generated document that began with <bos> (a poem)."""
+        return self.vocab.eos_id if self.special_tokens[0] else None

@@ -62,20 +62,23 @@ from seqlab import decode, metrics
 from seqlab.config import Section
 from seqlab.data import datasets, dates, readers, records
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
+from seqlab.data.crosswoz import read_crosswoz_dialogues, split_dialogues
 from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.tokenizers import (
     SUBWORD_KINDS,
+    OpenCCConversion,
     SubwordTokenizer,
     Tokenizer,
     build_tokenizer,
+    check_opencc,
     opencc_converter,
+    tokenizer_options,
     train_subword,
 )
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig
 from seqlab.tasks.base import Capabilities, Task
-from seqlab.tasks.lm import OpenCCConversion, check_opencc, tokenizer_options
 from seqlab.train import TrainConfig
 
 Pair = tuple[str, str]
@@ -256,8 +259,6 @@ def read_tatoeba(
 
 def read_crosswoz_chat(data_dir: str | Path | None) -> dict[str, list[Pair]]:
     """(user turn, system answer) pairs by dialogue split, + ChatterBot in train."""
-    from seqlab.tasks.classify import read_crosswoz_dialogues, split_dialogues
-
     dialogues = read_crosswoz_dialogues(data_dir)
     result = {
         split: [

@@ -46,13 +46,13 @@ from torch import nn
 from seqlab.config import Section
 from seqlab.data import datasets, readers, records
 from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequences
+from seqlab.data.labels import LABELS_FILE, check_labels, load_labels, save_labels
 from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.metrics import accuracy, chunk_f1, segmentation_f1
 from seqlab.models.tagger import TaggerConfig
 from seqlab.models.transformer_tagger import TransformerTaggerConfig
 from seqlab.tasks.base import Capabilities, Task, model_kind
-from seqlab.tasks.classify import LABELS_FILE, check_labels, load_labels, save_labels
 from seqlab.train import TrainConfig
 
 _DIGIT = re.compile(r"\d")
@@ -223,8 +223,10 @@ class TagTask(Task):
         known = None if cfg.data.own_files() else records.record(cfg.data.dataset)
         self.segmentation = known is not None and known.segmentation
         self.chinese = known is not None and known.chinese  # characters are tokens
-        # chunk tags (O, B-X ...) are scored by chunk F1; other tags by accuracy
-        self.chunked = all(readers.is_chunk_tag(t) for t in labels)
+        # chunk tags (O, B-X ...) are scored by chunk F1, B/M/E/S of words by word
+        # F1; other tags (your own POS tags) by accuracy
+        chunks = all(readers.is_chunk_tag(t) for t in labels)
+        self.chunked = self.segmentation or chunks
         self.monitor = "val_f1" if self.chunked else "val_accuracy"
 
     @classmethod
