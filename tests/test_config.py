@@ -200,7 +200,22 @@ def test_unknown_key_names_path_allowed_keys_and_file() -> None:
 
 def test_unknown_top_level_key() -> None:
     message = error_of(RunConfig, {"model": {"kind": "lstm_lm"}, "tarin": {}})
-    assert message.startswith("tarin: unknown key 'tarin'; allowed keys: model, train")
+    assert message.startswith(
+        "tarin: unknown key 'tarin' (did you mean 'train'?); allowed keys: model, train"
+    )
+
+
+def test_an_unknown_key_suggests_the_closest_from_a_file_or_set(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model: {kind: lstm_lm, hiden_size: 8}\n")
+    with pytest.raises(ConfigError, match=r"did you mean 'hidden_size'\?"):
+        load_config(RunConfig, path)
+    with pytest.raises(ConfigError, match=r"'epoch' \(did you mean 'epochs'\?\)"):
+        load_config(RunConfig, path, ["train.epoch=1"])
+    path.write_text("model: {kind: lstm_lm}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(RunConfig, path, ["train.zzz=1"])
+    assert "did you mean" not in str(info.value)  # nothing close to zzz
 
 
 def test_out_of_range_names_path_value_and_file() -> None:

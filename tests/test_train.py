@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from seqlab.checkpoint import CheckpointError
+from seqlab.config import ConfigError
 from seqlab.data.batching import LMBatch
 from seqlab.models.lm import RNNLMConfig
 from seqlab.run import load_run_config, train
 from seqlab.tasks.lm import LMDataConfig, LMRunConfig
-from seqlab.train import TrainConfig, Trainer, lr_at
+from seqlab.train import TrainConfig, Trainer, TrainingDiverged, lr_at
+from seqlab.utils import bf16_problem
 
 
 def tiny_config(text_file, **train_kwargs) -> LMRunConfig:
@@ -105,15 +107,27 @@ def test_early_stopping_after_patience_evaluations(pattern_file, tmp_path):
     assert summary["steps"] <= 8
 
 
-def test_divergence_is_reported_not_raised(pattern_file, tmp_path):
+def test_divergence_stops_with_an_error_and_strict_json(pattern_file, tmp_path):
     # a ReLU RNN without clipping explodes through the repeated recurrent matrix
     cfg = tiny_config(
         pattern_file, lr=1e3, clip_norm=None, optimizer="sgd", max_steps=200
     )
     relu = RNNLMConfig(cell="rnn", activation="relu", embedding_size=16, hidden_size=32)
     cfg = cfg.model_copy(update={"model": relu})
-    summary = train(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+: (val_)?loss"):
+        train(cfg, run)
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    summary = json.loads((run / "summary.json").read_text(), parse_constant=refuse)
     assert summary["stop_reason"] == "diverged"
+    for path in run.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            json.loads(line, parse_constant=refuse)
+    with pytest.raises(ConfigError, match=r"diverged at step .* lower train\.lr"):
+        train(cfg, run, resume=True)  # the same config diverges again
 
 
 def test_schedules():
@@ -143,6 +157,7 @@ def test_config_errors_name_key_and_file(tmp_path):
     assert torch.is_tensor(torch.tensor(cfg.train.lr))
 
 
+@pytest.mark.skipif(bf16_problem() is not None, reason="no bf16 on this CPU")
 def test_bf16_autocast_trains_and_resumes_on_cpu(pattern_file, tmp_path):
     run = tmp_path / "run"
     summary = train(tiny_config(pattern_file, max_steps=10, precision="bf16"), run)

@@ -45,6 +45,7 @@ __all__ = [
     "CheckpointError",
     "average_weights",
     "check_compatible",
+    "has_checkpoint",
     "load_checkpoint",
     "load_model_weights",
     "load_tree",
@@ -424,6 +425,14 @@ def _locate(run_dir: Path, name: str) -> Path:
     if olds:
         return olds[-1]
     raise CheckpointError(f"checkpoint not found: {path}")
+
+
+def has_checkpoint(run_dir: str | Path, name: str) -> bool:
+    """Whether `run_dir/<name>` (or what a crashed save left of it) is complete."""
+    try:
+        return _is_complete(_locate(Path(run_dir), name))
+    except CheckpointError:
+        return False
 
 
 def _verify_complete(path: Path) -> None:

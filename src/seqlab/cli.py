@@ -12,6 +12,7 @@ from seqlab import __version__
 from seqlab.checkpoint import CheckpointError
 from seqlab.config import ConfigError
 from seqlab.data.datasets import DataError
+from seqlab.train import TrainingDiverged
 
 # Errors that are the user's input, reported in one line without a traceback.
 USER_ERRORS = (
@@ -32,9 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # train's Interrupted: after saving 'last'
+        print(str(err) or "interrupted", file=sys.stderr)
+        return getattr(err, "exit_code", 130)
+    except TrainingDiverged as err:
+        print(f"seqlab {args.command}: {err}", file=sys.stderr)
+        return 1
     except USER_ERRORS as err:
         print(f"seqlab {args.command}: error: {err}", file=sys.stderr)
         return 2

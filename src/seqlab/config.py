@@ -18,6 +18,7 @@ refuses lists for tuple fields and strings for Path fields, which is all YAML ca
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 import types
 import typing
@@ -307,12 +308,23 @@ def _allowed_keys(section: Any) -> str:
     return "; allowed keys: " + ", ".join(names)
 
 
+def _closest_key(section: Any, key: str) -> str:
+    """ " (did you mean 'hidden_size'?)" for a key close to an allowed one."""
+    if not _is_model(section):
+        return ""
+    names = [f.alias or name for name, f in section.model_fields.items()]
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _format_error(schema: type[BaseModel], err: ErrorDetails) -> str:
     path, tp, discriminator = _resolve_loc(schema, err["loc"])
     kind, ctx = err["type"], err.get("ctx", {})
     if kind == "extra_forbidden":
         _, parent, _ = _resolve_loc(schema, err["loc"][:-1])
-        return f"{_dotted(path)}: unknown key {path[-1]!r}{_allowed_keys(parent)}"
+        hint = _closest_key(parent, str(path[-1]))
+        allowed = _allowed_keys(parent)
+        return f"{_dotted(path)}: unknown key {path[-1]!r}{hint}{allowed}"
     if kind == "missing":
         return f"{_dotted(path)}: required key is missing"
     if kind == "union_tag_invalid":

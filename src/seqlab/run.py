@@ -17,8 +17,10 @@ directory) and all return the same summary.
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +30,17 @@ import torch
 from torch import nn
 
 from seqlab import distributed
-from seqlab.checkpoint import CheckpointError, load_checkpoint, load_model_weights
+from seqlab.checkpoint import (
+    CheckpointError,
+    has_checkpoint,
+    load_checkpoint,
+    load_model_weights,
+)
 from seqlab.config import ConfigError, apply_overrides, load_yaml, save_config, validate
 from seqlab.models import build_model
 from seqlab.tasks import TASKS
-from seqlab.train import CHECKPOINTS, Trainer, resolve_device
-from seqlab.utils import seed_everything
+from seqlab.train import CHECKPOINTS, Trainer, TrainingDiverged, resolve_device
+from seqlab.utils import bf16_problem, json_safe, seed_everything
 from seqlab.warmstart import start_weights
 
 
@@ -81,7 +88,8 @@ def train(
     """
     cfg = config if not isinstance(config, (str, Path)) else load_run_config(config)
     run_dir = Path(run_dir)
-    _check_run_dir(run_dir, resume)
+    check_precision(cfg.train)
+    resume = _check_run_dir(run_dir, resume, cfg, log)
     owned = distributed.setup(resolve_device(cfg.train.device))
     try:
         return _train(cfg, run_dir, resume, data_dir, log)
@@ -105,23 +113,136 @@ def _train(cfg, run_dir: Path, resume: bool, data_dir, log) -> dict[str, Any]:
         start_weights(
             model, cfg, task.vocab.tokens, resume=resume, log=log if main else _quiet
         )
+        validation = Validation(task, log if main else _quiet)
         trainer = Trainer(
             model,
             cfg.train,
             run_dir=run_dir,
-            evaluate=lambda m: task.evaluate(m, "val"),
+            evaluate=validation,
             meta=_meta(cfg, task),
             monitor=task.monitor,
             maximize=task.maximize,
             perplexity=cfg.task == "lm",
             log=log if main else _quiet,
+            final_evals=len(_final_splits(task)),
+            before_final=validation.before_final,
         )
         steps = task.steps_per_epoch()
         result = trainer.fit(task.train_batches, steps, resume=resume)
-        summary = summarize(trainer.model, task, result, run_dir)
+        if result.already_complete and (run_dir / "summary.json").is_file():
+            return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        if result.diverged is not None:
+            summary = _facts(trainer.model, result)
+        else:
+            summary = summarize(trainer.model, task, result, run_dir, validation)
     if main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        text = json.dumps(json_safe(summary), indent=2, allow_nan=False)
+        (run_dir / "summary.json").write_text(text + "\n")
+    if result.diverged is not None:
+        raise TrainingDiverged(_divergence_message(cfg, run_dir, result.diverged))
     return summary
+
+
+class Validation:
+    """The trainer's ``evaluate``: the task's metrics on val. The final
+    evaluations of a run with a time budget search greedily unless the configured
+    beam fits in what is left (as the last evaluation took); where even greedy
+    search would not fit and the task can cut a split (``limit``), they evaluate
+    the examples that fit, timed on a few."""
+
+    PROBE = 32  # examples timed to see how many fit
+
+    def __init__(self, task, log) -> None:
+        self.task = task
+        self.log = log
+        self.options: dict[str, Any] = {}  # for task.evaluate, e.g. {"beam": 1}
+        self.used: dict[str, Any] | None = None  # options of the last call
+        self.deadline: float | None = None  # perf_counter the final ones end by
+        self.params = inspect.signature(task.evaluate).parameters
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        self.used = self.final_options(model)
+        return self.task.evaluate(model, "val", **self.used)
+
+    def before_final(self, seconds_left: float | None, eval_seconds: float) -> None:
+        if seconds_left is None or "beam" not in self.params:
+            return
+        need = eval_seconds * (1 + len(_final_splits(self.task)))
+        if eval_seconds > 0 and need <= seconds_left:
+            return
+        self.options = {"beam": 1}
+        self.deadline = time.perf_counter() + max(seconds_left, 0.0)
+        self.log(
+            f"final evaluation: greedy search, to end within train.max_minutes "
+            f"({max(seconds_left, 0):.0f} s left); for the configured beam: "
+            "seqlab evaluate RUN_DIR --split test --beam N"
+        )
+
+    def final_options(self, model: nn.Module) -> dict[str, Any]:
+        """The search options of an evaluation (the same for every final one)."""
+        cut = self.deadline is not None and "limit" in self.params
+        if cut and "limit" not in self.options:
+            start = time.perf_counter()
+            self.task.evaluate(model, "val", beam=1, limit=self.PROBE)
+            each = (time.perf_counter() - start) / self.PROBE
+            left = (self.deadline - time.perf_counter()) / (
+                1 + len(_final_splits(self.task))
+            )
+            self.options["limit"] = max(int(left / each), self.PROBE)
+        return dict(self.options)
+
+    def note(self) -> str | None:
+        """What the summary says about cut final evaluations."""
+        if not self.options:
+            return None
+        limit = self.options.get("limit")
+        cut = f", the first {limit} examples of each split" if limit else ""
+        return f"greedy search{cut}: what fitted in train.max_minutes"
+
+
+def _final_splits(task) -> list[str]:
+    return [s for s in task.splits() if s not in ("train", "val")]
+
+
+def _facts(model: nn.Module, result) -> dict[str, Any]:
+    return {
+        "train_seconds": result.train_seconds,
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "parameters": count_parameters(model),
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "stop_reason": result.stop_reason,
+        "best_step": result.best_step,
+        "diverged": result.diverged,
+    }
+
+
+def _divergence_message(cfg, run_dir: Path, diverged: dict) -> str:
+    last = run_dir / CHECKPOINTS / "last"
+    step = _saved_step(last)
+    good = (
+        f"the last good checkpoint is {last} (step {step})"
+        if step is not None
+        else "no good checkpoint was saved (no evaluation before it)"
+    )
+    return (
+        f"training diverged at step {diverged['step']}: {diverged['what']} "
+        f"{diverged['value']}; {good}; {_what_to_lower(cfg)}"
+    )
+
+
+def _what_to_lower(cfg) -> str:
+    advice = f"lower train.lr (now {cfg.train.lr:g})"
+    if cfg.train.clip_norm is None:
+        advice += " or set train.clip_norm (e.g. 1.0)"
+    return advice + ", then train again or --resume"
+
+
+def _saved_step(path: Path) -> int | None:
+    try:
+        return json.loads((path / "meta.json").read_text(encoding="utf-8"))["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _scratch():
@@ -132,17 +253,31 @@ def _quiet(message: str) -> None:
     del message
 
 
-def summarize(model: nn.Module, task, result, run_dir: Path) -> dict[str, Any]:
-    """Metrics of the best weights on every split but train, and the run's facts."""
+def summarize(
+    model: nn.Module, task, result, run_dir: Path, validation: Validation | None = None
+) -> dict[str, Any]:
+    """Metrics of the best weights on every split but train, and the run's facts;
+    val's are those of the last evaluation when it was of the best weights."""
     best = run_dir / CHECKPOINTS / "best"
     if best.exists():
         load_model_weights(
             model, load_checkpoint(run_dir / CHECKPOINTS, "best").model_state
         )
+    options = validation.final_options(model) if validation is not None else {}
+    last = result.last_metrics
+    reuse = (
+        validation is not None
+        and validation.used == options
+        and last.get("step") == result.best_step
+    )
     summary: dict[str, Any] = {}
     for split in task.splits():
-        if split != "train":
-            summary.update(task.evaluate(model, split))
+        if split == "val" and reuse:
+            summary.update({k: v for k, v in last.items() if k.startswith("val_")})
+        elif split != "train":
+            summary.update(task.evaluate(model, split, **options))
+    if validation is not None and validation.note() is not None:
+        summary["final_evaluation"] = validation.note()
     summary.update(
         train_seconds=result.train_seconds,
         tokens_per_second=round(result.tokens_per_second, 1),
@@ -168,14 +303,60 @@ def _meta(cfg, task) -> dict[str, Any]:
     }
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
-    has_run = (run_dir / CHECKPOINTS).exists()
-    if resume and not (run_dir / CHECKPOINTS / "last").exists():
-        raise FileNotFoundError(f"--resume: no checkpoint to resume in {run_dir}")
-    if not resume and has_run:
-        raise FileExistsError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose "
-            "another --out (nothing was changed)"
+def _check_run_dir(run_dir: Path, resume: bool, cfg, log) -> bool:
+    """Whether to resume. A fresh run over a saved one is refused, and so is
+    resuming a diverged run with the config it diverged with; a run folder with
+    no complete checkpoint (killed before or during its first save) starts afresh."""
+    checkpoints = run_dir / CHECKPOINTS
+    saved = has_checkpoint(checkpoints, "last") or has_checkpoint(checkpoints, "best")
+    if not resume:
+        if saved:
+            raise FileExistsError(
+                f"{run_dir} already holds a run; pass --resume to continue it or "
+                "choose another --out (nothing was changed)"
+            )
+        if checkpoints.exists():
+            log(f"{run_dir} holds no complete checkpoint: training from scratch")
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        return False
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"--resume: no run in {run_dir} (no such directory)")
+    _refuse_same_divergence(run_dir, cfg)
+    if not has_checkpoint(checkpoints, "last"):
+        log(f"--resume: {run_dir} holds no complete checkpoint: training from scratch")
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _refuse_same_divergence(run_dir: Path, cfg) -> None:
+    """A run that diverged resumes only with a changed config."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        before = load_run_config(run_dir / "config.yaml")
+    except (OSError, ValueError):
+        return
+    if summary.get("stop_reason") != "diverged":
+        return
+    if before.model_dump(mode="json") != cfg.model_dump(mode="json"):
+        (run_dir / "summary.json").unlink(missing_ok=True)  # of the diverged try
+        return
+    at = (summary.get("diverged") or {}).get("step", "?")
+    raise ConfigError(
+        f"{run_dir} diverged at step {at} with this same config; change it first: "
+        f"{_what_to_lower(cfg)}"
+    )
+
+
+def check_precision(cfg) -> None:
+    """Refuse ``train.precision: bf16`` where this CPU cannot run it."""
+    if cfg.precision != "bf16" or resolve_device(cfg.device).type != "cpu":
+        return
+    problem = bf16_problem()
+    if problem is not None:
+        raise ConfigError(
+            f"train.precision: bf16 does not run on this CPU ({problem}); "
+            "use train.precision=fp32"
         )
 
 
@@ -198,8 +379,19 @@ def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
     cfg = load_run_config(config_path)
     task = TASKS[cfg.task][1].load(cfg, run_dir)
     model = build_model(cfg.model, **task.model_sizes)
-    name = "best" if (run_dir / CHECKPOINTS / "best").exists() else "last"
+    name = "best" if has_checkpoint(run_dir / CHECKPOINTS, "best") else "last"
+    if not has_checkpoint(run_dir / CHECKPOINTS, name):
+        raise CheckpointError(
+            f"{run_dir} has no good checkpoint (its training ended before the "
+            "first one was saved): train it again"
+        )
     ckpt = load_checkpoint(run_dir / CHECKPOINTS, name)
+    bad = [k for k, v in ckpt.model_state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(
+            f"{ckpt.path} holds non-finite weights ({bad[0]}): the run diverged; "
+            "train it again with a lower train.lr"
+        )
     if ckpt.meta.get("vocab") != task.vocab.tokens:
         raise CheckpointError(
             f"{ckpt.path} was saved with another vocabulary than "

@@ -26,8 +26,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -50,7 +53,7 @@ from seqlab.checkpoint import (
     step_name,
 )
 from seqlab.config import Section
-from seqlab.utils import clip_grad_norm, detach, seed_everything
+from seqlab.utils import clip_grad_norm, detach, json_safe, seed_everything
 
 
 class TrainConfig(Section):
@@ -71,7 +74,12 @@ class TrainConfig(Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
-    max_minutes: float | None = Field(None, gt=0)  # time budget for the training loop
+    # Time budget of the whole run: training, its evaluations and the final ones
+    # (training stops early enough to leave them their share; see Trainer).
+    max_minutes: float | None = Field(None, gt=0)
+    # Save checkpoints/last on this clock too, between evaluations (an interrupted
+    # or killed run then loses at most this much); null: at evaluations only.
+    save_every_minutes: float | None = Field(5.0, gt=0)
     clip_norm: float | None = Field(1.0, gt=0)  # global-norm clipping; null: none
     eval_every: int | None = Field(None, ge=1)  # steps; null: at the end of each epoch
     patience: int | None = Field(None, ge=1)  # evaluations without improvement
@@ -119,6 +127,9 @@ class TrainState:
     train_loss_sum: float = 0.0  # since the last evaluation
     train_loss_count: int = 0
     history: list[dict] = field(default_factory=list)
+    eval_seconds: float = 0.0  # how long the last evaluation took
+    saved_at: float = 0.0  # elapsed at the last save of 'last'
+    finished: str | None = None  # the stop reason, in the save after the run ended
 
 
 @dataclass
@@ -133,14 +144,42 @@ class TrainResult:
     best_step: int | None
     best_metric: float | None
     last_metrics: dict[str, float]
+    # a resumed run that was already complete: nothing was trained
+    already_complete: bool = False
+    # where a non-finite loss or validation metric stopped it: step, what, value
+    diverged: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
+# called before the final evaluation: (seconds left in the budget or None, seconds
+# the last evaluation took, 0 if none)
+BeforeFinal = Callable[[float | None, float], None]
 BatchesForEpoch = Callable[[int], Iterator[Any]]
 CHECKPOINTS = "checkpoints"
+# the key whose limit ended a run, as a resumed run names it
+LIMITS = {
+    "max_steps": "train.max_steps",
+    "epochs": "train.epochs",
+    "early_stopping": "train.patience",
+    "time_budget": "train.max_minutes",
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss or validation metric stopped training; the message names
+    the step, the value and the last good checkpoint."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training after 'last' was saved at the current
+    step; ``exit_code`` is 128 + the signal's number (130, 143)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def resolve_device(name: str) -> torch.device:
@@ -212,6 +251,8 @@ class Trainer:
         perplexity: bool = False,
         compatible_keys: tuple[str, ...] = ("config.model", "config.data", "vocab"),
         log: Callable[[str], None] = print,
+        final_evals: int = 0,
+        before_final: BeforeFinal | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = distributed.local_device(resolve_device(cfg.device))
@@ -240,6 +281,12 @@ class Trainer:
         self._elapsed_before = 0.0
         self._writer = None
         self._bar = None
+        self.final_evals = final_evals  # evaluations the caller runs after fit
+        self.before_final = before_final
+        self.diverged: dict | None = None
+        self._saved_train: dict = {}  # the train section 'last' was saved with
+        self._signal = 0  # SIGINT/SIGTERM received, acted on after the step
+        self._session = (0, 0.0)  # (step, elapsed) where this process started
 
     # ---- the loop --------------------------------------------------------------
     def fit(
@@ -251,34 +298,71 @@ class Trainer:
         else:
             seed_everything(self.cfg.seed)
         self.planned_steps = self._plan(steps_per_epoch)
+        if resume and (reason := self.complete_reason()) is not None:
+            self.state.stop_reason = reason
+            self.log(
+                f"{self.run_dir} is complete ({reason} at step {self.state.step}): "
+                f"nothing to train; raise {LIMITS[reason]} to continue it"
+            )
+            return self._result(already_complete=True)
         self._open_logs()
         self._elapsed_before, self._clock_start = (
             self.state.elapsed,
             time.perf_counter(),
         )
+        self._session = (self.state.step, self.state.elapsed)
         try:
-            while self.state.stop_reason is None:
-                self._run_epoch(batches, steps_per_epoch)
-            if self.state.last_eval_step != self.state.step:
-                self.evaluate_and_save()
+            with self._stop_signals():
+                while self.state.stop_reason is None:
+                    self._run_epoch(batches, steps_per_epoch)
+                self._finish()
         finally:
             self._close_logs()
         return self._result()
+
+    def _finish(self) -> None:
+        """The final evaluation and save; none after a divergence ('last' keeps
+        the weights of the last finite evaluation)."""
+        if self.state.stop_reason == "diverged":
+            return
+        if self.before_final is not None:
+            self.before_final(self.seconds_left(), self.state.eval_seconds)
+        if self.state.last_eval_step != self.state.step:
+            self.evaluate_and_save()
+
+    def complete_reason(self) -> str | None:
+        """Why a restored run is already complete under the current config (a
+        raised limit continues it), or None."""
+        s, cfg = self.state, self.cfg
+        if cfg.max_steps is not None and s.step >= cfg.max_steps:
+            return "max_steps"
+        if s.epoch >= cfg.epochs:
+            return "epochs"
+        if cfg.patience is not None and s.bad_evals >= cfg.patience:
+            return "early_stopping"
+        saved_budget = self._saved_train.get("max_minutes")
+        if (
+            s.finished == "time_budget"
+            and cfg.max_minutes is not None
+            and saved_budget is not None
+            and cfg.max_minutes <= saved_budget
+        ):
+            return "time_budget"
+        return None
 
     def _run_epoch(self, batches: BatchesForEpoch, steps_per_epoch: int) -> None:
         skip = self.state.batch_index
         rest = islice(batches(self.state.epoch), skip, None)
         for group in _groups(rest, self.cfg.accumulate):
             self.train_step(*group)
-            self._check_budgets()
-            if self._eval_due():
-                self.evaluate_and_save()
+            self._after_step()
             if self.state.stop_reason is not None:
                 return
         self.state.epoch += 1
         self.state.batch_index = 0
         self.carry = None
-        if self.cfg.eval_every is None:
+        # a run stopped on an epoch's last step evaluated it then: not again on resume
+        if self.cfg.eval_every is None and self.state.last_eval_step != self.state.step:
             self.evaluate_and_save()
         if self.state.epoch >= self.cfg.epochs and self.state.stop_reason is None:
             self.state.stop_reason = "epochs"
@@ -298,7 +382,7 @@ class Trainer:
             num_tokens += int(getattr(batch, "num_tokens", 0))  # of the global batch
             loss += weight * self._backward(batch, weight, i)
             if not math.isfinite(loss):
-                self.state.stop_reason = "diverged"
+                self._diverge("loss", loss)
                 return loss
         self.scaler.unscale_(self.optimizer)
         clip_grad_norm(self.model.parameters(), self.cfg.clip_norm)
@@ -348,7 +432,20 @@ class Trainer:
         if s.step % self.cfg.log_every == 0 or s.step == 1:
             self._log_train(loss)
         if self._bar is not None:
+            if s.step % self.cfg.log_every == 0 or s.step <= 10:
+                self._bar.total = self._expected_steps()
             self._bar.update(s.step - self._bar.n)
+
+    def _expected_steps(self) -> int:
+        """The step the run ends at: the planned one, or where the time budget
+        (less its reserve) ends it sooner at this process's pace so far."""
+        if self.cfg.max_minutes is None:
+            return self.planned_steps
+        step0, elapsed0 = self._session
+        now = self._elapsed_before + time.perf_counter() - self._clock_start
+        pace = (now - elapsed0) / max(self.state.step - step0, 1)  # s per step
+        left = self._training_seconds() - now
+        return min(self.planned_steps, self.state.step + max(int(left / pace), 0))
 
     def _set_lr(self) -> None:
         lr = lr_at(self.cfg, self.state.step + 1, self.progress()) * self.state.lr_scale
@@ -359,8 +456,29 @@ class Trainer:
         """How far the run is, 0..1, by steps or by time, whichever is further."""
         done = self.state.step / max(self.planned_steps, 1)
         if self.cfg.max_minutes is not None:
-            done = max(done, self.elapsed() / (60 * self.cfg.max_minutes))
+            done = max(done, self.elapsed() / self._training_seconds())
         return done
+
+    def _training_seconds(self) -> float:
+        """The part of the time budget for training: the rest is the reserve."""
+        return max(60 * self.cfg.max_minutes - self.final_reserve(), 1e-9)
+
+    def final_reserve(self) -> float:
+        """Seconds of the time budget kept for the evaluations after training: as
+        long as the last evaluation took, once more for each of ``final_evals``
+        (20% of the budget before any evaluation was timed), at most half of it."""
+        budget = 60 * self.cfg.max_minutes
+        if self.state.eval_seconds > 0:
+            need = self.state.eval_seconds * (1 + self.final_evals)
+        else:
+            need = 0.2 * budget
+        return min(need, 0.5 * budget)
+
+    def seconds_left(self) -> float | None:
+        """Seconds left in the time budget (None without one)."""
+        if self.cfg.max_minutes is None:
+            return None
+        return 60 * self.cfg.max_minutes - self.elapsed()
 
     def elapsed(self) -> float:
         """Seconds in the training loop; under DDP the slowest rank's, so that the
@@ -374,16 +492,89 @@ class Trainer:
             planned = min(planned, self.cfg.max_steps)
         return planned
 
-    def _check_budgets(self) -> None:
+    def _after_step(self) -> None:
+        """Signals, budgets, evaluation and the save clock, after a step."""
+        if self.state.stop_reason == "diverged":
+            return
+        now = self.elapsed()
+        if self._signalled():  # every rank stops at the same step
+            self._save_last(now)
+            raise self._interrupted()
+        self._check_budgets(now)
+        if self._eval_due():
+            self.evaluate_and_save()
+        elif self._save_due(now):
+            self._save_last(now)
+
+    def _check_budgets(self, now: float | None = None) -> None:
         if self.state.stop_reason is not None:
             return
         if self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps:
             self.state.stop_reason = "max_steps"
-        elif (
-            self.cfg.max_minutes is not None
-            and self.elapsed() >= 60 * self.cfg.max_minutes
-        ):
-            self.state.stop_reason = "time_budget"
+        elif self.cfg.max_minutes is not None:
+            now = self.elapsed() if now is None else now
+            if now >= self._training_seconds():
+                self.state.stop_reason = "time_budget"
+
+    def _save_due(self, now: float) -> bool:
+        every = self.cfg.save_every_minutes
+        return every is not None and now - self.state.saved_at >= 60 * every
+
+    def _save_last(self, now: float) -> None:
+        """Save 'last' (weights, optimizer, position) without evaluating."""
+        self.state.elapsed = self.state.saved_at = now
+        carries = distributed.gather(self.carry)  # every rank's streams' state
+        if distributed.is_main():
+            self.save("last", carries=carries)
+        distributed.barrier()
+
+    # ---- signals and divergence ---------------------------------------------------
+    @contextlib.contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM set a flag the loop acts on after the step in flight
+        (save 'last', raise Interrupted); a second one acts at once, as the
+        handlers from before are back. Signals ignored before stay ignored."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous: dict[int, Any] = {}
+
+        def handler(signum: int, frame: Any) -> None:
+            del frame
+            self._signal = signum
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+            os.write(2, b"\nstopping: saving checkpoints/last after this step\n")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old = signal.getsignal(sig)
+            if old not in (signal.SIG_IGN, None):
+                previous[sig] = old
+                signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _signalled(self) -> bool:
+        agreed = int(distributed.maximum(float(self._signal), self.device))
+        self._signal = self._signal or agreed
+        return agreed > 0
+
+    def _interrupted(self) -> Interrupted:
+        name = signal.Signals(self._signal).name
+        where = self.run_dir / CHECKPOINTS / "last"
+        return Interrupted(
+            f"{name}: stopped at step {self.state.step}, saved in {where}; "
+            "continue with --resume",
+            128 + self._signal,
+        )
+
+    def _diverge(self, what: str, value: float) -> None:
+        self.state.stop_reason = "diverged"
+        step = self.state.step + (1 if what == "loss" else 0)
+        self.diverged = {"step": step, "what": what, "value": str(value)}
 
     def _eval_due(self) -> bool:
         every = self.cfg.eval_every
@@ -397,11 +588,17 @@ class Trainer:
         self.model.eval()
         with torch.no_grad():
             metrics = dict(self.evaluate(self.model))
+        s.eval_seconds = self.elapsed() - s.elapsed
         record = self._record(metrics)
         improved = self._update_best(metrics)
         s.last_eval_step = s.step
         s.history.append(record)
         self._write_metrics(record)
+        value = metrics.get(self.monitor)
+        if isinstance(value, float) and not math.isfinite(value):
+            self._diverge(self.monitor, value)  # weights gone bad: not saved
+            return metrics
+        s.saved_at = s.elapsed
         carries = distributed.gather(self.carry)  # every rank's streams' state
         if distributed.is_main():
             if improved:
@@ -459,6 +656,7 @@ class Trainer:
 
     def _trainer_state(self, carries: list | None = None) -> dict:
         state = asdict(self.state)
+        state["finished"] = state["stop_reason"]  # set when the run has ended
         state["stop_reason"] = None  # a resumed run decides afresh when to stop
         carries = carries if carries is not None else [self.carry]
         return {
@@ -486,6 +684,7 @@ class Trainer:
         saved = ckpt.trainer_state
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = TrainState(**saved["train"])
+        self._saved_train = ckpt.meta.get("config", {}).get("train", {})
         if saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
         self.carry = _to_device(self._saved_carry(saved), self.device)
@@ -508,7 +707,7 @@ class Trainer:
             return None
         return by_rank[distributed.rank()]
 
-    def _result(self) -> TrainResult:
+    def _result(self, already_complete: bool = False) -> TrainResult:
         s = self.state
         return TrainResult(
             steps=s.step,
@@ -519,6 +718,8 @@ class Trainer:
             best_step=s.best_step,
             best_metric=s.best_metric,
             last_metrics=dict(s.history[-1]) if s.history else {},
+            already_complete=already_complete,
+            diverged=self.diverged,
         )
 
     # ---- logs --------------------------------------------------------------------
@@ -566,7 +767,7 @@ class Trainer:
         if not distributed.is_main():
             return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
         if self._writer is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "epoch"):

@@ -3,13 +3,16 @@ Markdown tables the benchmarks print."""
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import random
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def seed_everything(seed: int) -> None:
@@ -64,3 +67,43 @@ def markdown_table(header: str, rows: Iterable[Iterable[object]], left: int = 1)
     lines = [f"| {header} |", "|" + "---|" * left + "---:|" * (width - left)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) replaced by None: strict
+    JSON, which ``json.dumps`` does not write by default."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+@functools.cache
+def bf16_problem() -> str | None:
+    """Why bfloat16 autocast cannot train on this CPU, or None where it can.
+
+    A probe, not a flag check: a forward and backward under bf16 autocast of the
+    fused torch.nn LSTM, GRU and RNN (oneDNN has no bf16 LSTM primitive without
+    AVX-512 BF16: "could not create a primitive descriptor"), a linear layer and a
+    convolution, on a few numbers. Takes milliseconds, once per process.
+    """
+    try:
+        with torch.random.fork_rng(devices=[]):  # the caller's random numbers stay
+            layers = [
+                nn.LSTM(8, 8, batch_first=True),
+                nn.GRU(8, 8, batch_first=True),
+                nn.RNN(8, 8, batch_first=True),
+                nn.Linear(8, 8),
+            ]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                for layer in layers:
+                    out = layer(torch.randn(2, 3, 8))
+                    (out[0] if isinstance(out, tuple) else out).float().sum().backward()
+                conv = nn.Conv2d(3, 4, 3)
+                conv(torch.randn(1, 3, 8, 8)).float().sum().backward()
+    except RuntimeError as err:
+        return str(err).strip().splitlines()[0][:200]
+    return None

@@ -4,34 +4,10 @@ Source and target share one vocabulary (and, for subwords, one sentencepiece mod
 trained on both sides of the train split); the encoder and the decoder keep their
 own embeddings. ``reverse_source`` reverses the source tokens (the book's Reverse).
 
-Named sets and their splits (deterministic, documented in the README):
-
-- addition: DLS2's addition.txt, 50,000 distinct "16+75" -> "91" lines. The book's
-  split, first 45,000 train / last 5,000 test; validation is the last ``val_size``
-  (1,000) of those 45,000, so training sees the first 44,000.
-- date: DLS2's date.txt, 50,000 lines of which 8,422 repeat an earlier line (7,189
-  distinct lines occur more than once). A repeated line in both train and test would
-  be tested on what was trained on, so repeats are dropped (first occurrence kept):
-  41,578 distinct pairs in file order, the last 5,000 test, the ``val_size`` before
-  them val, the rest (35,578) train. No val or test pair occurs in train.
-- generated_dates: ``size`` pairs drawn by :func:`seqlab.data.dates.generate_dates`
-  (date.txt's recipe; ``data.seed``, dates between ``first_date`` and
-  ``last_date``), repeats dropped as for date, the last 1,000 test, the
-  ``val_size`` before them val, the rest train.
-- multi30k: German -> English captions (or ``direction: en-de``), train 29,000 /
-  val 1,014 / test 1,000 (test_2016_flickr). Scored with sacreBLEU on detokenised,
-  cased text; sentencepiece subwords detokenise exactly.
-- tatoeba: Tatoeba Chinese <-> English (``direction: zh-en`` or ``en-zh``), 29,155
-  pairs, split by unique Chinese sentence so that no test sentence is trained on in
-  either script: the Chinese sides converted to Simplified (OpenCC t2s, the zh
-  extra) and sorted are shuffled with a fixed seed (0); the first TATOEBA_TEST
-  (2,000) are test, the next ``val_size`` val, the rest train, and each pair goes
-  where its Chinese sentence went (a sentence with several English translations
-  gives several pairs). BLEU of Chinese output is sacreBLEU's ``-tok zh``.
-- crosswoz_chat: responses for ``seqlab chat``: each CrossWOZ user turn -> the system
-  turn after it, in the dialogue split of the crosswoz classifier (fold 0 of 10 by
-  dialogue; seqlab/tasks/classify.py), plus every ChatterBot Chinese (message,
-  answer) pair in train. Scored like translation, BLEU ``-tok zh``.
+The named data sets (addition, date, generated_dates, multi30k, tatoeba,
+crosswoz_chat) are records in :mod:`seqlab.data.records`; their reading and split
+rules are in :mod:`seqlab.data.pairs`. Your own ``source<TAB>target`` file is
+``data.path`` (or ``data.train_path`` ...; :mod:`seqlab.data.owndata`).
 
 Scores: exact-match ``{split}_accuracy`` for the toy sets (the whole output string
 must equal the target), ``{split}_bleu``, ``{split}_bleu_lc`` (lowercased) and
@@ -49,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -60,10 +35,18 @@ from torch import Tensor, nn
 
 from seqlab import decode, metrics
 from seqlab.config import Section
-from seqlab.data import datasets, dates, readers, records
+from seqlab.data import dates, readers, records
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
-from seqlab.data.crosswoz import read_crosswoz_dialogues, split_dialogues
 from seqlab.data.owndata import OwnData, own_splits
+from seqlab.data.pairs import (  # the split rules lived here: old names kept
+    TATOEBA_SEED,  # noqa: F401
+    TATOEBA_TEST,  # noqa: F401
+    read_crosswoz_chat,  # noqa: F401
+    read_multi30k,  # noqa: F401
+    read_tatoeba,  # noqa: F401
+    split_toy,  # noqa: F401
+    tatoeba_split,  # noqa: F401
+)
 from seqlab.data.tokenizers import (
     SUBWORD_KINDS,
     OpenCCConversion,
@@ -71,7 +54,6 @@ from seqlab.data.tokenizers import (
     Tokenizer,
     build_tokenizer,
     check_opencc,
-    opencc_converter,
     tokenizer_options,
     train_subword,
 )
@@ -82,9 +64,6 @@ from seqlab.tasks.base import Capabilities, Task
 from seqlab.train import TrainConfig
 
 Pair = tuple[str, str]
-TOY_TEST_SIZE = {"addition": 5000, "date": 5000, "generated_dates": 1000}
-TATOEBA_TEST = 2000  # unique Chinese sentences in the test split
-TATOEBA_SEED = 0
 # own files: the longest output decoded, decode.max_length or the longest training
 # target + <eos> if that is longer
 OUTPUT_LENGTH_FILE = "max_output.json"
@@ -191,101 +170,7 @@ def read_pairs(cfg: Seq2SeqDataConfig, data_dir: str | Path | None) -> dict:
     """Split name -> list of (source, target) texts; see the module docstring."""
     if cfg.own_files():
         return own_splits(cfg, lambda p: readers.read_pair_file(p, cfg.max_line_chars))
-    if cfg.dataset == "multi30k":
-        return read_multi30k(cfg.direction, data_dir)
-    if cfg.dataset == "tatoeba":
-        return read_tatoeba(cfg, data_dir)
-    if cfg.dataset == "crosswoz_chat":
-        return read_crosswoz_chat(data_dir)
-    if cfg.dataset == "generated_dates":
-        pairs = dates.generate_dates(cfg.size, cfg.seed, cfg.first_date, cfg.last_date)
-    else:
-        path = datasets.locate(cfg.dataset, data_dir, download=True)
-        pairs = readers.read_seq2seq_toy(path)
-    if cfg.dataset != "addition":  # its 50,000 lines are distinct
-        pairs = list(dict.fromkeys(pairs))  # drop repeated pairs, keep the order
-    return split_toy(pairs, TOY_TEST_SIZE[cfg.dataset], cfg.val_size)
-
-
-def split_toy(pairs: list[Pair], test_size: int, val_size: int) -> dict:
-    """The last test_size pairs are test, the val_size before them val, the rest
-    train."""
-    if test_size + val_size >= len(pairs):
-        raise ValueError(
-            f"data.val_size {val_size} + test {test_size} leave no training pairs "
-            f"of {len(pairs)}"
-        )
-    cut = len(pairs) - test_size
-    return {
-        "train": pairs[: cut - val_size],
-        "val": pairs[cut - val_size : cut],
-        "test": pairs[cut:],
-    }
-
-
-def read_multi30k(direction: str, data_dir: str | Path | None) -> dict:
-    src, tgt = direction.split("-")
-    splits = {"train": "train", "val": "val", "test": "test_2016_flickr"}
-    result = {}
-    for split, name in splits.items():
-        paths = [
-            datasets.locate(f"multi30k.{name}.{lang}", data_dir, download=True)
-            for lang in (src, tgt)
-        ]
-        result[split] = readers.read_parallel(*paths)
-    return result
-
-
-def read_tatoeba(
-    cfg: Seq2SeqDataConfig, data_dir: str | Path | None
-) -> dict[str, list[Pair]]:
-    """Tatoeba pairs split by unique Chinese sentence (see the module docstring).
-
-    With ``data.opencc`` the Chinese sides are converted as stored, so that the
-    references of en-zh are in the script the model is trained to write.
-    """
-    triples = readers.read_tatoeba(datasets.locate("tatoeba", data_dir))
-    simplified = opencc_converter("t2s")
-    convert = opencc_converter(cfg.opencc) or (lambda text: text)
-    keys = [simplified(zh) for _, zh, _ in triples]
-    split_of = tatoeba_split(keys, cfg.val_size)
-    result: dict[str, list[Pair]] = {"train": [], "val": [], "test": []}
-    for (en, zh, _), key in zip(triples, keys, strict=True):
-        zh = convert(zh)
-        pair = (zh, en) if cfg.direction == "zh-en" else (en, zh)
-        result[split_of[key]].append(pair)
-    return result
-
-
-def read_crosswoz_chat(data_dir: str | Path | None) -> dict[str, list[Pair]]:
-    """(user turn, system answer) pairs by dialogue split, + ChatterBot in train."""
-    dialogues = read_crosswoz_dialogues(data_dir)
-    result = {
-        split: [
-            (turns[i][1], turns[i + 1][1])
-            for key in keys
-            for turns in [dialogues[key]]
-            for i in range(len(turns) - 1)
-            if turns[i][0] == "usr" and turns[i + 1][0] == "sys"
-        ]
-        for split, keys in split_dialogues(list(dialogues)).items()
-    }
-    root = datasets.resolve_data_dir(data_dir)
-    result["train"] += readers.read_chatterbot(root / readers.CHATTERBOT_ZH)
-    return result
-
-
-def tatoeba_split(sentences: list[str], val_size: int) -> dict[str, str]:
-    """Split name of each distinct sentence: TATOEBA_TEST test, val_size val."""
-    distinct = sorted(set(sentences))
-    if TATOEBA_TEST + val_size >= len(distinct):
-        raise ValueError(
-            f"data.val_size {val_size} + test {TATOEBA_TEST} leave no training "
-            f"sentences of {len(distinct)}"
-        )
-    random.Random(TATOEBA_SEED).shuffle(distinct)
-    names = ["test"] * TATOEBA_TEST + ["val"] * val_size
-    return {s: names[i] if i < len(names) else "train" for i, s in enumerate(distinct)}
+    return records.record(cfg.dataset).load(cfg, data_dir)
 
 
 # ---- tensors -------------------------------------------------------------------------
@@ -506,16 +391,22 @@ class Seq2SeqTask(Task):
     # ---- evaluation --------------------------------------------------------------
     @torch.no_grad()
     def evaluate(
-        self, model: nn.Module, split: str = "val", beam: int | None = None
+        self,
+        model: nn.Module,
+        split: str = "val",
+        beam: int | None = None,
+        limit: int | None = None,
     ) -> dict[str, float]:
         """Loss, and exact match (toy sets) or BLEU/chrF (translation) of the
-        decoded split; ``beam`` defaults to decode.beam_size."""
+        decoded split; ``beam`` defaults to decode.beam_size; ``limit``: of the
+        split's first examples only (what a time budget leaves room for)."""
         model.eval()
-        sources = [self.encode_source(s) for s, _ in self.pairs[split]]
+        pairs = self.pairs[split][:limit]
+        sources = [self.encode_source(s) for s, _ in pairs]
         hyps = self.search(model, sources, beam or self.cfg.decode.beam_size)
         outputs = [self.detokenize(h.tokens) for h in hyps]
-        references = [t for _, t in self.pairs[split]]
-        result = {f"{split}_loss": self.loss(model, split)}
+        references = [t for _, t in pairs]
+        result = {f"{split}_loss": self.loss(model, split, limit)}
         if "accuracy" in self.scores:
             result[f"{split}_accuracy"] = metrics.accuracy(outputs, references)
         if "bleu" not in self.scores:
@@ -528,11 +419,13 @@ class Seq2SeqTask(Task):
         result[f"{split}_chrf"] = metrics.chrf(outputs, references)
         return result
 
-    def loss(self, model: nn.Module, split: str) -> float:
-        """Teacher-forced cross-entropy per target token over the split."""
+    def loss(self, model: nn.Module, split: str, limit: int | None = None) -> float:
+        """Teacher-forced cross-entropy per target token over the split (its
+        first ``limit`` examples)."""
         data, device = self.tensors[split], _device(model)
         total, count = 0.0, 0
-        for rows in torch.arange(len(data)).split(self.cfg.data.eval_batch_size):
+        indices = torch.arange(len(data))[:limit]
+        for rows in indices.split(self.cfg.data.eval_batch_size):
             batch = data.batch(rows).to(device)
             out = model(**batch.inputs(), targets=batch.targets)
             total += float(out.loss) * batch.num_tokens
