@@ -14,10 +14,12 @@ their files with the checksum checked.
 from __future__ import annotations
 
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from seqlab.data import datasets
+from seqlab.data import datasets, pairs
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class DataSetRecord:
     segmentation: bool = False  # tag: B/M/E/S of words, scored and shown as words
     # files (): generated, or (yours) read from data.captions/data.images
     yours: bool = False
+    # (data config, data dir) -> split name -> examples: the reader and split rule
+    # (None: the task reads it, tasks/<task>.py read_splits)
+    load: Callable[[Any, str | Path | None], dict[str, list]] | None = None
 
 
 _TOY_SPLIT = "the last {test} test, the data.val_size before them val, the rest train"
@@ -149,6 +154,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "50,000 sums",
             _TOY_SPLIT.format(test="5,000"),
             tokenizer="char",
+            load=pairs.load_addition,
         ),
         DataSetRecord(
             "date",
@@ -157,6 +163,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "41,578 distinct date pairs",
             _TOY_SPLIT.format(test="5,000") + " (repeats dropped first)",
             tokenizer="char",
+            load=pairs.load_date,
         ),
         DataSetRecord(
             "generated_dates",
@@ -165,6 +172,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "data.size generated date pairs",
             _TOY_SPLIT.format(test="1,000") + " (repeats dropped first)",
             tokenizer="char",
+            load=pairs.load_generated_dates,
         ),
         DataSetRecord(
             "multi30k",
@@ -179,6 +187,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="subword",
             metric="bleu",
             bleu_tokenize="13a",
+            load=pairs.load_multi30k,
         ),
         DataSetRecord(
             "tatoeba",
@@ -189,6 +198,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="zh_char",
             metric="bleu",
             bleu_tokenize="13a",  # zh when the target is Chinese (direction en-zh)
+            load=pairs.read_tatoeba,
         ),
         DataSetRecord(
             "crosswoz_chat",
@@ -199,6 +209,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="zh_char",
             metric="bleu",
             bleu_tokenize="zh",
+            load=pairs.load_crosswoz_chat,
         ),
         # ---- caption
         DataSetRecord(
