@@ -127,3 +127,21 @@ def test_every_token_embedding_gets_the_vectors(tmp_path, config, sizes):
     assert "1 of 6 tokens found" in report
     for embedding in token_embeddings(model, 6):
         assert embedding.weight[5].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_rows_without_a_vector_are_drawn_at_the_vectors_scale(tmp_path):
+    import seqlab.models as models
+    from seqlab.warmstart import pretrained_embeddings
+
+    g = torch.Generator().manual_seed(0)
+    words = {f"w{i}": (0.1 * torch.randn(8, generator=g)).tolist() for i in range(30)}
+    tokens = ["<pad>", *words, *(f"x{i}" for i in range(200))]
+    model = models.build_model(
+        models.ClassifierConfig(embedding_size=8), vocab_size=len(tokens), num_classes=2
+    )
+    report = pretrained_embeddings(model, write(tmp_path / "v.txt", words), tokens)
+    weight = model.embedding.weight.detach()
+    assert "the other rows random at its scale (std 0.1" in report
+    assert 0.08 < float(weight[31:].std()) < 0.12  # N(0, 1) before
+    assert weight[0].abs().sum() == 0  # the padding row stays zero
+    assert weight[1].tolist() == pytest.approx(words["w0"])

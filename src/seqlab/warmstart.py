@@ -131,9 +131,14 @@ def pretrained_embeddings(
     model: nn.Module, path: str | Path, tokens: Sequence[str]
 ) -> str:
     """Copy the vectors of the file ``path`` into the rows of the tokens it has, in
-    every token embedding; returns the coverage report. The vectors must have the
+    every token embedding; returns the coverage report. The other rows keep their
+    random direction at the vectors' scale (their standard deviation), as Kim
+    (2014) draws unknown words: torch's N(0, 1) rows are about ten times longer
+    than trained word2vec vectors and would drown them. The vectors must have the
     embedding's size (ValueError saying which to set otherwise)."""
     vectors = load_vectors(path, tokens)
+    found, missing = vectors.found, ~vectors.found
+    scale = float(vectors.weights[found].std()) if found.sum() > 1 else None
     for embedding in token_embeddings(model, len(tokens)):
         size, dim = embedding.embedding_dim, vectors.weights.shape[1]
         if size != dim:
@@ -143,8 +148,13 @@ def pretrained_embeddings(
                 f"for a Transformer) to {dim}"
             )
         with torch.no_grad():
-            embedding.weight[vectors.found] = vectors.weights[vectors.found]
-    return vectors.report
+            weight = embedding.weight
+            if scale is not None and missing.any():
+                weight[missing] *= scale / float(weight[missing].std())
+            weight[found] = vectors.weights[found]
+    if scale is None:
+        return vectors.report
+    return f"{vectors.report}; the other rows random at its scale (std {scale:.3f})"
 
 
 def freeze_embeddings(model: nn.Module, vocab_size: int) -> str:
