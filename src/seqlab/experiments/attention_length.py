@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from seqlab import plots
-from seqlab.experiments import toyseq
+from seqlab import metrics, plots
+from seqlab import run as runs_io
+from seqlab.experiments import beam, runs, toyseq
 from seqlab.experiments.common import (
     Context,
     fmt,
@@ -45,9 +46,13 @@ RULE = (
     "held if on the longest half of the sources (>= 60 symbols in a full run) "
     "attention's test token accuracy exceeds the better fixed-context decoder's "
     "(plain, Peeky) by more than 2 standard errors, and its lead there is larger "
-    "than on the shortest bucket; inconclusive if attention gets fewer than half "
-    "the tokens right on the shortest bucket (not trained enough to tell)"
+    "than on the shortest bucket; in a full run also on Multi30k, where attention's "
+    "test BLEU on the longest source bucket (>= 20 words) must exceed the better "
+    "fixed-context decoder's by more than 2 standard errors; inconclusive if "
+    "attention gets fewer than half the tokens right on the shortest bucket (not "
+    "trained enough to tell)"
 )
+WORD_BUCKETS = ((1, 9), (10, 14), (15, 19), (20, 1000))  # Multi30k source words
 
 
 def buckets(lengths: tuple[int, int]) -> list[tuple[int, int]]:
@@ -89,7 +94,65 @@ def run(ctx: Context) -> dict:
             "seconds": spread(seconds),
         }
     plot(ctx, results)
-    return summarize(ctx, results, lengths, long_from, steps, hidden, example)
+    translation = None if ctx.quick else multi30k_by_length(ctx)
+    return summarize(
+        ctx, results, lengths, long_from, steps, hidden, example, translation
+    )
+
+
+def multi30k_by_length(ctx: Context) -> dict:
+    """Bahdanau et al. 2015's figure 2 on Multi30k De->En: test BLEU per bucket of
+    source length (words) of a plain, a Peeky and an attention decoder, same steps
+    (the GRU recipe of the ``beam`` experiment)."""
+    steps = 6000
+    out: dict[str, dict] = {}
+    for name, decoder in DECODERS.items():
+        per_bucket: dict[str, list[float]] = {}
+        for seed in range(ctx.seeds):
+            ctx.log(f"  Multi30k {name}, seed {seed}")
+            cfg = beam.translation_config(seed, steps)
+            cfg["model"]["decoder"] = decoder
+            if decoder != "attention":
+                del cfg["model"]["attention"]
+            trained = runs.train(ctx, f"multi30k-{decoder}-seed{seed}", cfg)
+            loaded = runs_io.load_run(trained.run_dir, device="cpu")
+            task = loaded.task
+            task.load_data(None)
+            pairs = task.pairs["test"]
+            hyps = task.search(loaded.model, [task.encode_source(s) for s, _ in pairs])
+            outputs = [task.detokenize(h.tokens) for h in hyps]
+            for low, high in WORD_BUCKETS:
+                keep = [
+                    i for i, (s, _) in enumerate(pairs) if low <= len(s.split()) <= high
+                ]
+                bleu = metrics.bleu(
+                    [outputs[i] for i in keep],
+                    [pairs[i][1] for i in keep],
+                    tokenize=task.bleu_tokenize,
+                )
+                per_bucket.setdefault(f"{low}-{high}", []).append(bleu)
+        out[name] = {b: spread(v) for b, v in per_bucket.items()}
+    plot_translation(ctx, out)
+    return {"steps": steps, "bleu_by_length": out}
+
+
+def plot_translation(ctx: Context, out: dict) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, by_bucket in out.items():
+        names = list(by_bucket)
+        ax.errorbar(
+            names,
+            [by_bucket[b]["mean"] for b in names],
+            yerr=[by_bucket[b]["std"] for b in names],
+            marker="o",
+            capsize=3,
+            label=name,
+        )
+    ax.set_xlabel("source length (words)")
+    ax.set_ylabel("Multi30k De->En test BLEU, mean ± std")
+    ax.legend()
+    save_figure(fig, ctx.plot_path("multi30k_bleu_by_length.png"))
 
 
 def heat_map(ctx: Context, test: list, scores: toyseq.Scores) -> dict:
@@ -127,7 +190,9 @@ def plot(ctx: Context, results: dict) -> None:
     save_figure(fig, ctx.plot_path("accuracy_by_length.png"))
 
 
-def summarize(ctx, results, lengths, long_from, steps, hidden, example) -> dict:
+def summarize(
+    ctx, results, lengths, long_from, steps, hidden, example, translation=None
+) -> dict:
     attn = results["attention"]
     best = max(FIXED, key=lambda n: results[n]["longest_half"]["mean"])
     names = list(attn["by_length"])
@@ -141,6 +206,13 @@ def summarize(ctx, results, lengths, long_from, steps, hidden, example) -> dict:
         fixed = results[best]["longest_half"]
         beats = separated(attn["longest_half"], fixed, ctx.seeds)
         held = bool(beats and lead[names[-1]] > lead[names[0]])
+    if translation is not None and held is not None:
+        bleu = translation["bleu_by_length"]
+        longest = list(bleu["attention"])[-1]
+        fixed_best = max(FIXED, key=lambda n: bleu[n][longest]["mean"])
+        held = held and bool(
+            separated(bleu["attention"][longest], bleu[fixed_best][longest], ctx.seeds)
+        )
     rows = [
         [n, r["parameters"], *(fmt(r["by_length"][b]) for b in names)]
         for n, r in results.items()
@@ -155,10 +227,33 @@ def summarize(ctx, results, lengths, long_from, steps, hidden, example) -> dict:
         f"{example['source_length']}-symbol test source, for the reader to judge "
         "the alignment (the verdict rests on the accuracies)."
     )
+    tables = [
+        table(
+            "Test token accuracy by source length (mean ± std over seeds)",
+            ["decoder", "parameters", *names],
+            rows,
+        )
+    ]
+    if translation is not None:
+        bleu = translation["bleu_by_length"]
+        buckets = list(bleu["attention"])
+        tables.append(
+            table(
+                "Multi30k De->En test BLEU by source length in words (mean ± std)",
+                ["decoder", *buckets],
+                [[n, *(fmt(b[k], 2) for k in buckets)] for n, b in bleu.items()],
+            )
+        )
+        reading += (
+            " Multi30k test BLEU on the longest sources: "
+            + ", ".join(f"{fmt(b[buckets[-1]], 2)} ({n})" for n, b in bleu.items())
+            + "."
+        )
     return outcome(
         rule=RULE,
         held=held,
-        budget=f"{steps} Adam steps per run, batch 64",
+        budget=f"{steps} Adam steps per toy run, batch 64"
+        + (f"; {translation['steps']} per Multi30k run" if translation else ""),
         setup=(
             f"Reverse a random string of {lengths[0]}-{lengths[1]} symbols (20 "
             f"symbols). LSTM encoder-decoder, embedding 32, hidden {hidden}, Adam lr "
@@ -167,14 +262,9 @@ def summarize(ctx, results, lengths, long_from, steps, hidden, example) -> dict:
             f"{ctx.pick(1000, 200)} test strings, the fraction of target positions "
             "right, by source length."
         ),
-        tables=[
-            table(
-                "Test token accuracy by source length (mean ± std over seeds)",
-                ["decoder", "parameters", *names],
-                rows,
-            )
-        ],
+        tables=tables,
         reading=reading,
         example=example,
         results=results,
+        translation=translation,
     )
