@@ -2,6 +2,7 @@
 and the records of the named data sets."""
 
 import urllib.error
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +227,37 @@ def test_caption_reads_pictures_relative_to_the_tsv(tmp_path):
     tsv.write_text("pics/a.png\tred\npics/b.png\tblue\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"caps\.tsv:2: no picture at .*b\.png"):
         read_caption_tsv(tsv)
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_config_takes_your_file(config):
+    """--set data.path=FILE validates on every shipped config: the file replaces
+    the data set (reading it is the tests above)."""
+    from seqlab.run import load_run_config
+
+    cfg = load_run_config(config, ("data.path=mine.txt",))
+    assert cfg.data.path == "mine.txt" and cfg.data.own_files()
+
+
+def test_classify_split_files_and_lm_text_cut_in_order(tmp_path):
+    from seqlab.tasks.classify import ClassifyRunConfig, read_splits
+    from seqlab.tasks.lm import LMRunConfig, own_text_splits
+
+    for name, n in (("train", 50), ("val", 7), ("test", 9)):
+        rows = [f"text {i}\t{'ab'[i % 2]}" for i in range(n)]
+        (tmp_path / f"{name}.tsv").write_text("\n".join(rows) + "\n")
+    data = {f"{s}_path": str(tmp_path / f"{s}.tsv") for s in ("train", "val", "test")}
+    config = {"task": "classify", "data": data, "model": {"kind": "classifier"}}
+    splits = read_splits(validate(ClassifyRunConfig, config, "t").data, None)
+    assert {s: len(v) for s, v in splits.items()} == {"train": 50, "val": 7, "test": 9}
+    (tmp_path / "t.txt").write_text("0123456789" * 10)
+    data = {"dataset": "tinyshakespeare", "path": str(tmp_path / "t.txt")}
+    config = {"task": "lm", "data": data, "model": {"kind": "rnn_lm"}}
+    cut = own_text_splits(validate(LMRunConfig, config, "t").data)
+    assert cut == {"train": ["0123456789" * 9], "val": ["0123456789"]}
+    config["data"]["test_fraction"] = 0.2
+    cut = own_text_splits(validate(LMRunConfig, config, "t").data)
+    assert [len(cut[s][0]) for s in ("train", "val", "test")] == [70, 10, 20]

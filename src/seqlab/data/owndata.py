@@ -3,10 +3,11 @@
 A task's ``data`` section takes either one file, ``data.path``, cut into train, val
 and test by ``data.val_fraction`` and ``data.test_fraction`` after a shuffle with a
 fixed seed (SPLIT_SEED: every run splits alike), or the files of each split,
-``data.train_path`` (+ ``data.val_path``, ``data.test_path``; a split without its
-file is cut from train by its fraction). A file names no data set: given one, it is
-read instead of the config's ``data.dataset``, so ``--set data.path=FILE`` trains any
-shipped config of the task on your file.
+``data.train_path`` (+ ``data.val_path``, ``data.test_path``). A split given its
+own file is read from it; the others are cut from the main file (``data.path`` or
+``data.train_path``, the same) by their fractions. A file names no data set: given
+one, it is read instead of the config's ``data.dataset``, so ``--set
+data.path=FILE`` trains any shipped config of the task on your file.
 
 The formats, read by :mod:`seqlab.data.readers`: ``lm`` text, ``classify``
 ``text<TAB>label`` or CSV, ``seq2seq`` ``source<TAB>target``, ``tag`` CoNLL columns,
@@ -50,8 +51,11 @@ class OwnData(Section):
         if self.path is not None and self.train_path is not None:
             raise ValueError("give data.path or data.train_path, not both")
         split_files = self.val_path is not None or self.test_path is not None
-        if split_files and self.train_path is None:
-            raise ValueError("data.val_path and data.test_path go with data.train_path")
+        if split_files and not self.own_files():
+            raise ValueError(
+                "data.val_path and data.test_path go with data.train_path (or "
+                "data.path)"
+            )
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError("data.val_fraction + data.test_fraction must be below 1")
 
@@ -63,10 +67,9 @@ class OwnData(Section):
 
 def own_splits(cfg: OwnData, read: Callable[[str], list[T]]) -> dict[str, list[T]]:
     """Split name -> items read by ``read`` (one file's items) from the user's files."""
-    if cfg.path is not None:
-        return split_items(read(cfg.path), cfg.val_fraction, cfg.test_fraction)
-    assert cfg.train_path is not None
-    train = read(cfg.train_path)
+    main = cfg.path if cfg.path is not None else cfg.train_path
+    assert main is not None
+    train = read(main)
     given = {"val": cfg.val_path, "test": cfg.test_path}
     fractions = {
         "val": 0.0 if cfg.val_path else cfg.val_fraction,

@@ -1,6 +1,6 @@
 """Text classification as a task: labelled texts -> splits -> batches -> accuracy.
 
-Sources (give exactly one of ``data.dataset`` and ``data.path``):
+Sources (``data.dataset``, or your file ``data.path``, which is read instead):
 - sentence_polarity: MR (Pang & Lee 2005), 10,662 movie-review sentences, pos/neg.
 - movie_reviews: Pang & Lee 2004, 2,000 whole reviews, pos/neg.
 - crosswoz: the domain of a CrossWOZ user turn (景点 餐馆 酒店 地铁 出租 general;
@@ -58,6 +58,7 @@ from seqlab.data.labels import (  # they lived here: old names kept
     load_labels,
     save_labels,
 )
+from seqlab.data.owndata import OwnData
 from seqlab.data.tokenizers import (
     SUBWORD_KINDS,
     OpenCCConversion,
@@ -77,10 +78,11 @@ CONTEXT_SEP = "␞"  # ends each context turn before a CrossWOZ user turn
 Example = tuple[list[int], Any]  # token ids, label id (multi-label: id list)
 
 
-class ClassifyDataConfig(Section):
+class ClassifyDataConfig(OwnData):
     dataset: Literal["sentence_polarity", "movie_reviews", "crosswoz"] | None = None
-    path: str | None = None  # text<TAB>label file, instead of a named dataset
-    test_path: str | None = None  # a test file of the same format (path only)
+    # your text<TAB>label file(s), read instead of the data set: data.path (or
+    # data.train_path; its test split is the fold below unless data.test_path is
+    # given, its val split data.val_fraction of the rest unless data.val_path is)
     folds: int = Field(10, ge=2)
     fold: int = Field(0, ge=0)  # the test fold, 0 .. folds-1
     val_fraction: float = Field(0.1, gt=0, lt=1)  # of the examples outside the test
@@ -98,16 +100,16 @@ class ClassifyDataConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> ClassifyDataConfig:
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("give exactly one of data.dataset and data.path")
-        if self.test_path is not None and self.path is None:
-            raise ValueError("data.test_path goes with data.path")
+        self.check_own_files()
+        if self.dataset is None and not self.own_files():
+            raise ValueError("give data.dataset, or your own file as data.path")
         if self.fold >= self.folds:
             raise ValueError(f"data.fold must be < data.folds={self.folds}")
         if self.tokenizer in SUBWORD_KINDS and self.vocab_size is None:
             raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
         check_opencc(self.tokenizer, self.opencc)
-        if self.crosswoz_target != "domain" and self.dataset != "crosswoz":
+        crosswoz = self.dataset == "crosswoz" and not self.own_files()
+        if self.crosswoz_target != "domain" and not crosswoz:
             raise ValueError("data.crosswoz_target goes with data.dataset crosswoz")
         return self
 
@@ -130,10 +132,11 @@ def read_splits(
     cfg: ClassifyDataConfig, data_dir: str | Path | None
 ) -> dict[str, list[tuple[str, str]]]:
     """Split name -> (text, label) pairs; see the module docstring for the splits."""
-    if cfg.dataset == "crosswoz":
+    own = cfg.own_files()
+    if cfg.dataset == "crosswoz" and not own:
         return crosswoz_splits(cfg, data_dir)
-    if cfg.path is not None:
-        pairs = readers.read_labelled_text(cfg.path)
+    if own:
+        pairs = read_labelled(cfg.path or cfg.train_path, cfg)
     elif cfg.dataset == "sentence_polarity":
         pairs = readers.read_sentence_polarity(
             datasets.locate("sentence_polarity", data_dir, download=True)
@@ -143,11 +146,20 @@ def read_splits(
             datasets.locate("movie_reviews", data_dir, download=True)
         )
     if cfg.test_path is not None:
-        rest, test = pairs, readers.read_labelled_text(cfg.test_path)
+        rest, test = pairs, read_labelled(cfg.test_path, cfg)
     else:
         rest, test = split_fold(pairs, cfg.folds, cfg.fold)
+    if cfg.val_path is not None:
+        return {"train": rest, "val": read_labelled(cfg.val_path, cfg), "test": test}
     cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
     return {"train": rest[:cut], "val": rest[cut:], "test": test}
+
+
+def read_labelled(path: str, cfg: ClassifyDataConfig) -> list[tuple[str, str]]:
+    """(text, label) pairs of the user's file, after the checks of every user file
+    (directory, blank-only, NUL byte, data.max_line_chars)."""
+    readers.read_user_lines(path, cfg.max_line_chars)
+    return readers.read_labelled_text(path)
 
 
 def crosswoz_splits(
@@ -336,11 +348,13 @@ class ClassifyTask(Task):
             )
         model.eval()
         device = next(model.parameters()).device
-        tokens = [self._predict_tokens(line, i) for i, line in enumerate(lines, 1)]
-        out_lines = []
+        tokens = [self.tokenize(line) for line in lines]
+        todo = [i for i, toks in enumerate(tokens) if toks]  # a blank line: ""
+        out_lines = ["{}" if as_json else ""] * len(lines)
         size = self.cfg.data.eval_batch_size
-        for start in range(0, len(lines), size):
-            chunk = tokens[start : start + size]
+        for start in range(0, len(todo), size):
+            rows = todo[start : start + size]
+            chunk = [tokens[i] for i in rows]
             input, lengths = pad_sequences([self.vocab.encode(t) for t in chunk], 0)
             out = model(input=input.to(device), lengths=lengths.to(device))
             probs = (
@@ -349,16 +363,10 @@ class ClassifyTask(Task):
                 else out.logits.softmax(-1)
             ).cpu()  # (B, C)
             weights = None if out.attention is None else out.attention.cpu()
-            for b, toks in enumerate(chunk):
+            for b, (i, toks) in enumerate(zip(rows, chunk, strict=True)):
                 attention = None if weights is None else weights[b, : len(toks)]
-                out_lines.append(self._format(toks, probs[b], attention, as_json))
+                out_lines[i] = self._format(toks, probs[b], attention, as_json)
         return out_lines
-
-    def _predict_tokens(self, line: str, lineno: int) -> list[str]:
-        tokens = self.tokenize(line)
-        if not tokens:
-            raise ValueError(f"input line {lineno} has no tokens to classify")
-        return tokens
 
     def _format(self, tokens, probs, attention, as_json: bool) -> str:
         best = int(probs.argmax())
@@ -410,6 +418,6 @@ def _names(label: str | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _source(cfg: ClassifyDataConfig) -> str:
-    if cfg.path is None:
+    if not cfg.own_files():
         return f"data set {cfg.dataset}"
-    return cfg.path + (f" + {cfg.test_path}" if cfg.test_path else "")
+    return cfg.source()

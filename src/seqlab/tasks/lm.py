@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from seqlab.config import Section
 from seqlab.data import datasets, readers, records
 from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
+from seqlab.data.owndata import OwnData
 from seqlab.data.tokenizers import (  # the factory lived here: old names kept
     SUBWORD_KINDS,
     OpenCCConversion,
@@ -47,10 +48,12 @@ TANG_HELD_OUT = 1000
 MIN_EVAL_STREAM = 256
 
 
-class LMDataConfig(Section):
+class LMDataConfig(OwnData):
     dataset: Literal["tinyshakespeare", "tang", "brown"] | None = None
-    path: str | None = None  # any UTF-8 text file, instead of a named dataset
-    val_fraction: float = Field(0.1, gt=0, lt=1)  # for path
+    # your UTF-8 text, read instead of the data set: data.path, cut in order (text
+    # order matters): train, then data.val_fraction val, then data.test_fraction
+    # test (0: no test part); or data.train_path (+ val_path, test_path)
+    test_fraction: float = Field(0.0, ge=0, lt=1)
     # subword: sentencepiece unigram (= unigram); bpe: byte-pair encoding
     tokenizer: Literal[
         "char", "word", "subword", "unigram", "bpe", "zh_char", "zh_word"
@@ -64,8 +67,9 @@ class LMDataConfig(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> LMDataConfig:
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("give exactly one of data.dataset and data.path")
+        self.check_own_files()
+        if self.dataset is None and not self.own_files():
+            raise ValueError("give data.dataset, or your own text file as data.path")
         if self.tokenizer in SUBWORD_KINDS and self.vocab_size is None:
             raise ValueError(f"tokenizer {self.tokenizer!r} needs data.vocab_size")
         check_opencc(self.tokenizer, self.opencc)
@@ -90,10 +94,8 @@ class LMRunConfig(Section):
 
 def read_corpus(cfg: LMDataConfig, data_dir: str | Path | None) -> dict[str, list[str]]:
     """Split name -> list of raw documents (texts, or pre-tokenised word lists)."""
-    if cfg.path is not None:
-        text = readers.read_text_file(cfg.path)
-        cut = int(len(text) * (1 - cfg.val_fraction))
-        return {"train": [text[:cut]], "val": [text[cut:]]}
+    if cfg.own_files():
+        return own_text_splits(cfg)
     path = datasets.locate(cfg.dataset, data_dir, download=True)
     if cfg.dataset == "tinyshakespeare":
         train, val = readers.read_tinyshakespeare(path)
@@ -106,6 +108,32 @@ def read_corpus(cfg: LMDataConfig, data_dir: str | Path | None) -> dict[str, lis
     n = len(sentences)
     a, b = int(0.8 * n), int(0.9 * n)
     return {"train": sentences[:a], "val": sentences[a:b], "test": sentences[b:]}
+
+
+def own_text_splits(cfg: LMDataConfig) -> dict[str, list[str]]:
+    """The user's text cut in order (see LMDataConfig), or read from split files."""
+
+    def read(path: str) -> str:
+        readers.read_user_lines(path, cfg.max_line_chars)  # every user file's checks
+        return readers.read_text_file(path)
+
+    text = read(cfg.path or cfg.train_path)
+    test = cfg.test_fraction > 0 and cfg.test_path is None
+    tail = (cfg.val_fraction if cfg.val_path is None else 0) + (
+        cfg.test_fraction if test else 0
+    )
+    train_end = int(len(text) * (1 - tail))
+    val_end = len(text) - int(len(text) * cfg.test_fraction) if test else len(text)
+    splits = {"train": [text[:train_end]]}
+    if cfg.val_path is None:
+        splits["val"] = [text[train_end:val_end]]
+    else:
+        splits["val"] = [read(cfg.val_path)]
+    if test:
+        splits["test"] = [text[val_end:]]
+    elif cfg.test_path is not None:
+        splits["test"] = [read(cfg.test_path)]
+    return splits
 
 
 def split_held_out(docs: list, held_out: int = TANG_HELD_OUT) -> dict[str, list]:
