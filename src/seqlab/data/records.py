@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqlab.data import datasets, pairs
+from seqlab.data import corpora, datasets, labelled, pairs
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "first 90% train, last 10% val (characters)",
             tokenizer="char",
             metric="loss",
+            load=corpora.load_tinyshakespeare,
         ),
         DataSetRecord(
             "tang",
@@ -70,6 +71,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             metric="loss",
             add_bos=True,
             add_eos=True,
+            load=corpora.load_tang,
         ),
         DataSetRecord(
             "brown",
@@ -80,6 +82,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="word",
             metric="loss",
             add_eos=True,
+            load=corpora.load_brown,
         ),
         # ---- classify
         DataSetRecord(
@@ -89,6 +92,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "10,662 movie-review sentences, pos/neg",
             "fold data.fold of 10 test, data.val_fraction of the rest val",
             tokenizer="subword",
+            load=labelled.load_sentence_polarity,
         ),
         DataSetRecord(
             "movie_reviews",
@@ -97,6 +101,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "2,000 movie reviews, pos/neg",
             "fold data.fold of 10 test, data.val_fraction of the rest val",
             tokenizer="word",
+            load=labelled.load_movie_reviews,
         ),
         DataSetRecord(
             "crosswoz",
@@ -105,6 +110,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "8,467 Chinese user turns, 6 domains (or dialogue acts)",
             "by dialogue: fold data.fold of 10 test, data.val_fraction val",
             tokenizer="zh_char",
+            load=labelled.load_crosswoz,
         ),
         # ---- tag
         DataSetRecord(

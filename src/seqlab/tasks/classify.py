@@ -44,14 +44,16 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from torch import nn
 
 from seqlab.config import Section
-from seqlab.data import datasets, readers
+from seqlab.data import readers, records
 from seqlab.data.batching import LabelBatch, bucket_batches, pad_sequences
 from seqlab.data.crosswoz import (  # they lived here: old names kept
     SPLIT_SEED,  # noqa: F401
-    read_crosswoz_dialogues,
-    split_dialogues,
-    split_fold,
+    read_crosswoz_dialogues,  # noqa: F401
+    split_dialogues,  # noqa: F401
+    split_fold,  # noqa: F401
 )
+from seqlab.data.labelled import CONTEXT_SEP, fold_splits  # noqa: F401 (old name)
+from seqlab.data.labelled import load_crosswoz as crosswoz_splits  # noqa: F401
 from seqlab.data.labels import (  # they lived here: old names kept
     LABELS_FILE,
     check_labels,
@@ -72,8 +74,6 @@ from seqlab.models.classifier import ClassifierConfig
 from seqlab.models.transformer_classifier import TransformerClassifierConfig
 from seqlab.tasks.base import Capabilities, Task, model_kind
 from seqlab.train import TrainConfig
-
-CONTEXT_SEP = "␞"  # ends each context turn before a CrossWOZ user turn
 
 Example = tuple[list[int], Any]  # token ids, label id (multi-label: id list)
 
@@ -132,27 +132,12 @@ def read_splits(
     cfg: ClassifyDataConfig, data_dir: str | Path | None
 ) -> dict[str, list[tuple[str, str]]]:
     """Split name -> (text, label) pairs; see the module docstring for the splits."""
-    own = cfg.own_files()
-    if cfg.dataset == "crosswoz" and not own:
-        return crosswoz_splits(cfg, data_dir)
-    if own:
-        pairs = read_labelled(cfg.path or cfg.train_path, cfg)
-    elif cfg.dataset == "sentence_polarity":
-        pairs = readers.read_sentence_polarity(
-            datasets.locate("sentence_polarity", data_dir, download=True)
-        )
-    else:
-        pairs = readers.read_movie_reviews(
-            datasets.locate("movie_reviews", data_dir, download=True)
-        )
-    if cfg.test_path is not None:
-        rest, test = pairs, read_labelled(cfg.test_path, cfg)
-    else:
-        rest, test = split_fold(pairs, cfg.folds, cfg.fold)
-    if cfg.val_path is not None:
-        return {"train": rest, "val": read_labelled(cfg.val_path, cfg), "test": test}
-    cut = len(rest) - max(1, round(cfg.val_fraction * len(rest)))
-    return {"train": rest[:cut], "val": rest[cut:], "test": test}
+    if not cfg.own_files():
+        return records.record(cfg.dataset).load(cfg, data_dir)
+    pairs = read_labelled(cfg.path or cfg.train_path, cfg)
+    test = None if cfg.test_path is None else read_labelled(cfg.test_path, cfg)
+    val = None if cfg.val_path is None else read_labelled(cfg.val_path, cfg)
+    return fold_splits(pairs, cfg, test, val)
 
 
 def read_labelled(path: str, cfg: ClassifyDataConfig) -> list[tuple[str, str]]:
@@ -160,37 +145,6 @@ def read_labelled(path: str, cfg: ClassifyDataConfig) -> list[tuple[str, str]]:
     (directory, blank-only, NUL byte, data.max_line_chars)."""
     readers.read_user_lines(path, cfg.max_line_chars)
     return readers.read_labelled_text(path)
-
-
-def crosswoz_splits(
-    cfg: ClassifyDataConfig, data_dir: str | Path | None
-) -> dict[str, list[tuple[str, str]]]:
-    """(user turn, domain) pairs of CrossWOZ dialogues split by dialogue."""
-    dialogues = read_crosswoz_dialogues(data_dir)
-    ids = split_dialogues(list(dialogues), cfg.folds, cfg.fold, cfg.val_fraction)
-    return {
-        split: [pair for key in keys for pair in _user_turns(dialogues[key], cfg)]
-        for split, keys in ids.items()
-    }
-
-
-def _user_turns(
-    turns: list[readers.CrossWOZTurn], cfg: ClassifyDataConfig
-) -> list[tuple[str, str]]:
-    """(user turn after its context turns, domain) of one dialogue."""
-    context, pairs = cfg.context_turns, []
-    target = (
-        readers.crosswoz_act_labels
-        if cfg.crosswoz_target == "acts"
-        else readers.crosswoz_domain
-    )
-    for i, (role, text, acts) in enumerate(turns):
-        if role == "usr":
-            before = "".join(
-                t + CONTEXT_SEP for _, t, _ in turns[max(0, i - context) : i]
-            )
-            pairs.append((before + text, target(acts)))
-    return pairs
 
 
 # ---------------------------------------------------------------- the task

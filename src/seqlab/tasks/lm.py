@@ -16,7 +16,6 @@ Named sets and their splits (deterministic, documented in the README):
 from __future__ import annotations
 
 import math
-import random
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,8 +24,9 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.config import Section
-from seqlab.data import datasets, readers, records
+from seqlab.data import readers, records
 from seqlab.data.batching import batchify, num_tbptt_batches, tbptt_batches
+from seqlab.data.corpora import TANG_HELD_OUT, split_held_out  # noqa: F401 (old names)
 from seqlab.data.owndata import OwnData
 from seqlab.data.tokenizers import (  # the factory lived here: old names kept
     SUBWORD_KINDS,
@@ -44,7 +44,6 @@ from seqlab.tasks.base import Capabilities, Task
 from seqlab.train import TrainConfig
 from seqlab.utils import detach
 
-TANG_HELD_OUT = 1000
 MIN_EVAL_STREAM = 256
 
 
@@ -96,18 +95,7 @@ def read_corpus(cfg: LMDataConfig, data_dir: str | Path | None) -> dict[str, lis
     """Split name -> list of raw documents (texts, or pre-tokenised word lists)."""
     if cfg.own_files():
         return own_text_splits(cfg)
-    path = datasets.locate(cfg.dataset, data_dir, download=True)
-    if cfg.dataset == "tinyshakespeare":
-        train, val = readers.read_tinyshakespeare(path)
-        return {"train": [train], "val": [val]}
-    if cfg.dataset == "tang":
-        return split_held_out(
-            [p for p in readers.read_tang(path) if p not in ("。", "空。")]
-        )
-    sentences = readers.read_brown(path)
-    n = len(sentences)
-    a, b = int(0.8 * n), int(0.9 * n)
-    return {"train": sentences[:a], "val": sentences[a:b], "test": sentences[b:]}
+    return records.record(cfg.dataset).load(cfg, data_dir)
 
 
 def own_text_splits(cfg: LMDataConfig) -> dict[str, list[str]]:
@@ -134,15 +122,6 @@ def own_text_splits(cfg: LMDataConfig) -> dict[str, list[str]]:
     elif cfg.test_path is not None:
         splits["test"] = [read(cfg.test_path)]
     return splits
-
-
-def split_held_out(docs: list, held_out: int = TANG_HELD_OUT) -> dict[str, list]:
-    order = list(range(len(docs)))
-    random.Random(0).shuffle(order)
-    val = [docs[i] for i in order[:held_out]]
-    test = [docs[i] for i in order[held_out : 2 * held_out]]
-    train = [docs[i] for i in order[2 * held_out :]]
-    return {"train": train, "val": val, "test": test}
 
 
 def tokenize_splits(raw: dict, tokenizer: Tokenizer, lowercase: bool) -> dict:
