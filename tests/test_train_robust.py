@@ -259,3 +259,44 @@ def test_training_leaves_the_final_evaluations_their_share():
     assert trainer.final_reserve() == pytest.approx(60)  # val again and test
     trainer.state.eval_seconds = 1000.0
     assert trainer.final_reserve() == pytest.approx(300)  # at most half
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def test_a_classifier_answers_a_blank_input_line_with_a_blank_line(tmp_path, capsys):
+    data = tmp_path / "reviews.tsv"
+    rows = ["a fine film\tpos", "a dull film\tneg"] * 20
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cfg = run.as_run_config(
+        {
+            "task": "classify",
+            "data": {"path": str(data), "folds": 4},
+            "model": {"kind": "classifier", "hidden_size": 8, "embedding_size": 8},
+            "train": {"max_steps": 2, "batch_size": 4, "progress": False},
+        }
+    )
+    train(cfg, tmp_path / "run", log=lambda message: None)
+    capsys.readouterr()
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("a fine film\n\n  \ndull\n", encoding="utf-8")
+    assert cli.main(["predict", str(tmp_path / "run"), "--input", str(inputs)]) == 0
+    answers = capsys.readouterr().out.splitlines()
+    assert len(answers) == 4 and answers[1:3] == ["", ""]
+    assert answers[0].split("\t")[0] in ("pos", "neg")
+
+
+def test_predict_input_that_is_not_text_is_one_line(tmp_path):
+    from seqlab.data.datasets import DataError
+    from seqlab.data.readers import read_input_lines
+
+    (tmp_path / "nul.txt").write_bytes(b"fine\nbad\x00\n")
+    (tmp_path / "latin.txt").write_bytes(b"caf\xe9\n")
+    with pytest.raises(DataError, match=r"nul\.txt:2: holds a NUL byte"):
+        read_input_lines(tmp_path / "nul.txt")
+    with pytest.raises(DataError, match=r"latin\.txt:1: not UTF-8"):
+        read_input_lines(tmp_path / "latin.txt")
+    with pytest.raises(DataError, match=r"is a directory"):
+        read_input_lines(tmp_path)
+    (tmp_path / "ok.txt").write_text("one\n\nthree\n")
+    assert read_input_lines(tmp_path / "ok.txt") == ["one", "", "three"]

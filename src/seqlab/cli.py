@@ -705,9 +705,8 @@ def _at_least(value: int, low: int, flag: str) -> None:
 
 
 def run_predict(args) -> int:
-    from pathlib import Path
-
     from seqlab import run
+    from seqlab.data import readers
 
     if args.beam < 1:
         raise ValueError(f"--beam must be >= 1, got {args.beam}")
@@ -722,13 +721,19 @@ def run_predict(args) -> int:
         loaded.task.require("images", "--image")
         lines = list(args.image)
     elif args.input:
-        lines = Path(args.input).read_text(encoding="utf-8").splitlines()
+        lines = readers.read_input_lines(args.input)
     else:
         lines = sys.stdin.read().splitlines()
-    for line in loaded.task.predict(
-        loaded.model, lines, beam=args.beam, as_json=args.json, **decoding
-    ):
-        print(line)
+    todo = [line for line in lines if line.strip()]  # a blank line gets a blank one
+    answers = iter(
+        loaded.task.predict(
+            loaded.model, todo, beam=args.beam, as_json=args.json, **decoding
+        )
+        if todo
+        else []
+    )
+    for line in lines:
+        print(next(answers) if line.strip() else "")
     return 0
 
 

@@ -32,8 +32,14 @@ def read_text_file(path: str | Path) -> str:
 
 
 def _read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, decompressed for ``.gz``; DataError if empty or corrupt."""
-    data = Path(path).read_bytes()
+    """The file's bytes, decompressed for ``.gz``; DataError if empty or corrupt,
+    a directory, missing or unreadable."""
+    if Path(path).is_dir():
+        raise DataError(f"{path}: is a directory; give a file")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
     if str(path).endswith(".gz") and data:
         try:
             data = gzip.decompress(data)
@@ -52,7 +58,8 @@ def _decode(data: bytes, where: str) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         bad = data[e.start : e.end]
         raise DataError(
-            f"{where}:{line}: not UTF-8 (byte offset {e.start}: {bad!r})"
+            f"{where}:{line}: not UTF-8 (byte offset {e.start}: {bad!r}); save it "
+            "as UTF-8 text"
         ) from e
 
 
@@ -104,6 +111,28 @@ def read_user_lines(
     if not rows:
         raise DataError(f"{path}: holds only blank lines")
     return rows
+
+
+def read_input_lines(path: str | Path, max_line_chars: int = 100_000) -> list[str]:
+    """Every line of a user's UTF-8 input file, blank ones too (``predict
+    --input``: one input a line, each answered on its line).
+
+    DataError naming the file and line for a directory, a missing or empty file,
+    bytes that are not UTF-8, a NUL byte, or a line over ``max_line_chars``.
+    """
+    lines = _lines(read_text_file(path))
+    for lineno, line in enumerate(lines, start=1):
+        if "\0" in line:
+            raise DataError(
+                f"{path}:{lineno}: holds a NUL byte (not a text file?); give one "
+                "input a line of UTF-8 text"
+            )
+        if len(line) > max_line_chars:
+            raise DataError(
+                f"{path}:{lineno}: line of {len(line):,} characters, longer than "
+                f"{max_line_chars:,}; give one input a line"
+            )
+    return lines
 
 
 def read_pair_file(
