@@ -300,3 +300,23 @@ def test_predict_input_that_is_not_text_is_one_line(tmp_path):
         read_input_lines(tmp_path)
     (tmp_path / "ok.txt").write_text("one\n\nthree\n")
     assert read_input_lines(tmp_path / "ok.txt") == ["one", "", "three"]
+
+
+def test_the_time_budget_counts_from_the_start_of_the_run(tmp_path):
+    """Data preparation spends the budget too: a run whose preparation took longer
+    than max_minutes trains one step, then evaluates and saves."""
+    cfg = TrainConfig(max_minutes=1, optimizer="sgd", eval_every=1000, progress=False)
+    batch = SimpleNamespace(inputs=lambda: {"input": None}, targets=None)
+    batch.to = lambda device: batch
+    trainer = Trainer(
+        Explodes(at=10**9),
+        cfg,
+        run_dir=tmp_path,
+        evaluate=lambda m: {"val_loss": 1.0},
+        meta={},
+        log=lambda message: None,
+        started=time.perf_counter() - 61,  # preparing the data took 61 s
+    )
+    result = trainer.fit(lambda epoch: iter([batch] * 100), steps_per_epoch=100)
+    assert (result.stop_reason, result.steps) == ("time_budget", 1)
+    assert result.train_seconds >= 61

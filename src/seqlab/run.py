@@ -86,19 +86,22 @@ def train(
 
     ``config`` is a validated run config or a path to a YAML file.
     """
+    started = time.perf_counter()  # train.max_minutes counts from here
     cfg = config if not isinstance(config, (str, Path)) else load_run_config(config)
     run_dir = Path(run_dir)
     check_precision(cfg.train)
     resume = _check_run_dir(run_dir, resume, cfg, log)
     owned = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(cfg, run_dir, resume, data_dir, log)
+        return _train(cfg, run_dir, resume, data_dir, log, started)
     finally:
         if owned:
             distributed.teardown()
 
 
-def _train(cfg, run_dir: Path, resume: bool, data_dir, log) -> dict[str, Any]:
+def _train(
+    cfg, run_dir: Path, resume: bool, data_dir, log, started: float
+) -> dict[str, Any]:
     main = distributed.is_main()
     distributed.barrier()  # every rank has checked run_dir before rank 0 writes
     with ExitStack() as stack:
@@ -126,6 +129,7 @@ def _train(cfg, run_dir: Path, resume: bool, data_dir, log) -> dict[str, Any]:
             log=log if main else _quiet,
             final_evals=len(_final_splits(task)),
             before_final=validation.before_final,
+            started=started,
         )
         steps = task.steps_per_epoch()
         result = trainer.fit(task.train_batches, steps, resume=resume)
@@ -150,7 +154,7 @@ class Validation:
     search would not fit and the task can cut a split (``limit``), they evaluate
     the examples that fit, timed on a few."""
 
-    PROBE = 32  # examples timed to see how many fit
+    PROBE = 16  # examples timed to see how many fit
 
     def __init__(self, task, log) -> None:
         self.task = task

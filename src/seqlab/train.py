@@ -74,8 +74,8 @@ class TrainConfig(Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
-    # Time budget of the whole run: training, its evaluations and the final ones
-    # (training stops early enough to leave them their share; see Trainer).
+    # Time budget of the whole run, from data preparation to the final evaluations
+    # (training stops early enough to leave those their share; see Trainer).
     max_minutes: float | None = Field(None, gt=0)
     # Save checkpoints/last on this clock too, between evaluations (an interrupted
     # or killed run then loses at most this much); null: at evaluations only.
@@ -138,7 +138,7 @@ class TrainResult:
 
     steps: int
     epochs: int
-    train_seconds: float  # wall-clock of the training loop, evaluations included
+    train_seconds: float  # wall-clock of the run (run.train: from data preparation)
     tokens_per_second: float  # training steps only
     stop_reason: str
     best_step: int | None
@@ -253,6 +253,7 @@ class Trainer:
         log: Callable[[str], None] = print,
         final_evals: int = 0,
         before_final: BeforeFinal | None = None,
+        started: float | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = distributed.local_device(resolve_device(cfg.device))
@@ -282,6 +283,9 @@ class Trainer:
         self._writer = None
         self._bar = None
         self.final_evals = final_evals  # evaluations the caller runs after fit
+        # time.perf_counter() when the run began (data preparation ...): the clock
+        # of the time budget starts there; None: when fit starts
+        self.started = started
         self.before_final = before_final
         self.diverged: dict | None = None
         self._saved_train: dict = {}  # the train section 'last' was saved with
@@ -308,7 +312,7 @@ class Trainer:
         self._open_logs()
         self._elapsed_before, self._clock_start = (
             self.state.elapsed,
-            time.perf_counter(),
+            self.started if self.started is not None else time.perf_counter(),
         )
         self._session = (self.state.step, self.state.elapsed)
         try:
