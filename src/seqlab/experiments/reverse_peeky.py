@@ -70,7 +70,7 @@ def config(decoder: str, reverse: bool, seed: int, steps: int | None, minutes) -
 
 
 def run(ctx: Context) -> dict:
-    steps = ctx.pick(4000, 400, smoke=30)  # configs/addition-*.yaml: ~4,000 steps
+    steps = ctx.pick(4000, 250, smoke=30)  # configs/addition-*.yaml: ~4,000 steps
     minutes = None
     trained = {}
     total, done = len(VARIANTS) * ctx.seeds, 0
