@@ -36,9 +36,9 @@ def main() -> None:
     sys.addaudithook(audit)
     original = run.summarize
 
-    def summarize(model, task, result, run_dir):
+    def summarize(model, task, result, run_dir, *rest):
         torch.save(model.state_dict(), probe / f"params-{rank}.pt")
-        return original(model, task, result, run_dir)
+        return original(model, task, result, run_dir, *rest)
 
     run.summarize = summarize
     cfg = run.load_run_config(config, overrides)
