@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqlab.data import corpora, datasets, labelled, pairs
+from seqlab.data import conll, corpora, datasets, labelled, pairs
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "upstream train (its last data.val_fraction val) / test",
             tokenizer="word",
             metric="f1",
+            load=conll.load_conll2000,
         ),
         DataSetRecord(
             "conll2002",
@@ -130,6 +131,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "upstream train / testa (val) / testb (test)",
             tokenizer="word",
             metric="f1",
+            load=conll.load_conll2002,
         ),
         DataSetRecord(
             "gsdsimp_seg",
@@ -141,6 +143,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             metric="f1",
             chinese=True,
             segmentation=True,
+            load=conll.load_gsdsimp_seg,
         ),
         DataSetRecord(
             "gsdsimp_ner",
@@ -151,6 +154,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="zh_char",
             metric="f1",
             chinese=True,
+            load=conll.load_gsdsimp_ner,
         ),
         # ---- seq2seq
         DataSetRecord(

@@ -46,6 +46,14 @@ from torch import nn
 from seqlab.config import Section
 from seqlab.data import datasets, readers, records
 from seqlab.data.batching import TagBatch, bucket_batches, pad_chars, pad_sequences
+from seqlab.data.conll import (  # they lived here: old names kept
+    Sentence,
+    bmes_tags,  # noqa: F401
+    bmes_words,
+    ner_sentence,  # noqa: F401
+    seg_sentence,  # noqa: F401
+    to_sentence,
+)
 from seqlab.data.labels import LABELS_FILE, check_labels, load_labels, save_labels
 from seqlab.data.owndata import OwnData, own_splits
 from seqlab.data.vocab import EOS, Vocab
@@ -107,14 +115,6 @@ class TagRunConfig(Section):
         return self
 
 
-class Sentence(NamedTuple):
-    """One sentence of a CoNLL file: words, their POS tags (or None), gold tags."""
-
-    words: list[str]
-    pos: list[str] | None
-    tags: list[str]
-
-
 class Encoded(NamedTuple):
     """A sentence as ids: words, tags, characters per word (or None), features."""
 
@@ -131,67 +131,7 @@ def read_splits(cfg: TagDataConfig, data_dir: str | Path | None) -> dict:
             cfg, lambda p: readers.read_conll_file(p, cfg.max_line_chars)
         )
         return {split: [to_sentence(rows) for rows in s] for split, s in splits.items()}
-    if cfg.dataset in ("gsdsimp_seg", "gsdsimp_ner"):
-        to_chars = seg_sentence if cfg.dataset == "gsdsimp_seg" else ner_sentence
-        return {
-            split: [
-                to_chars(words)
-                for words in readers.read_iob2(
-                    datasets.locate(f"gsdsimp.{name}", data_dir, download=True)
-                )
-            ]
-            for split, name in (("train", "train"), ("val", "dev"), ("test", "test"))
-        }
-    path = datasets.locate(cfg.dataset, data_dir, download=True)
-    if cfg.dataset == "conll2000":
-        files = readers.read_conll2000(path)
-        train = files["train"]
-        cut = len(train) - max(1, round(cfg.val_fraction * len(train)))
-        files = {"train": train[:cut], "val": train[cut:], "test": files["test"]}
-    else:
-        files = readers.read_conll2002(path, cfg.language)
-        files = {"train": files["train"], "val": files["testa"], "test": files["testb"]}
-    return {split: [to_sentence(rows) for rows in s] for split, s in files.items()}
-
-
-def to_sentence(rows: list[tuple[str, ...]]) -> Sentence:
-    pos = [r[1] for r in rows] if len(rows[0]) >= 3 else None
-    return Sentence([r[0] for r in rows], pos, [r[-1] for r in rows])
-
-
-def seg_sentence(words: readers.Iob2Sentence) -> Sentence:
-    """Characters tagged B/M/E/S by the words they belong to."""
-    chars = [c for word, _ in words for c in word]
-    return Sentence(chars, None, [t for word, _ in words for t in bmes_tags(word)])
-
-
-def bmes_tags(word: str) -> list[str]:
-    """S for a one-character word, else B, M..., E."""
-    if len(word) == 1:
-        return ["S"]
-    return ["B"] + ["M"] * (len(word) - 2) + ["E"]
-
-
-def bmes_words(chars: list[str], tags: list[str]) -> list[str]:
-    """The words B/M/E/S tags make of ``chars``: a word starts at B or S, or after
-    E or S (so any tag sequence gives words that spell the characters)."""
-    words: list[str] = []
-    for i, (char, tag) in enumerate(zip(chars, tags, strict=True)):
-        if i == 0 or tag in ("B", "S") or tags[i - 1] in ("E", "S"):
-            words.append(char)
-        else:
-            words[-1] += char
-    return words
-
-
-def ner_sentence(words: readers.Iob2Sentence) -> Sentence:
-    """Characters with the word-level IOB2 entity tags projected onto them."""
-    chars, tags = [], []
-    for word, tag in words:
-        inside = "O" if tag == "O" else "I" + tag[1:]
-        chars += word
-        tags += [tag] + [inside] * (len(word) - 1)
-    return Sentence(chars, None, tags)
+    return records.record(cfg.dataset).load(cfg, data_dir)
 
 
 class TagTask(Task):
