@@ -320,3 +320,15 @@ def test_the_time_budget_counts_from_the_start_of_the_run(tmp_path):
     result = trainer.fit(lambda epoch: iter([batch] * 100), steps_per_epoch=100)
     assert (result.stop_reason, result.steps) == ("time_budget", 1)
     assert result.train_seconds >= 61
+
+
+def test_the_progress_bar_ends_where_the_time_budget_does():
+    cfg = TrainConfig(max_minutes=1, progress=False)
+    trainer = Trainer(torch.nn.Linear(1, 1), cfg, run_dir=".", evaluate=dict, meta={})
+    trainer.planned_steps = 10_000
+    trainer._clock_start = time.perf_counter() - 10.0  # 10 steps in 10 s so far
+    trainer.state.step = 10
+    # 48 s of the minute train (12 s are the untimed reserve): 38 s, 38 steps left
+    assert trainer._expected_steps() in (47, 48)
+    trainer.cfg = TrainConfig(progress=False)  # no time budget: the planned steps
+    assert trainer._expected_steps() == 10_000
