@@ -9,12 +9,14 @@ writing or created inside OUT.
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 import torch
 
 from seqlab import run
+from seqlab.train import Trainer
 
 
 def main() -> None:
@@ -41,6 +43,16 @@ def main() -> None:
         return original(model, task, result, run_dir, *rest)
 
     run.summarize = summarize
+    stop_at = os.environ.get("SEQLAB_TEST_SIGTERM_AT")
+    if stop_at and rank == "1":  # rank 1 alone gets a SIGTERM after that step
+        count = Trainer._count
+
+        def count_then_signal(self, *args, **kwargs):
+            count(self, *args, **kwargs)
+            if self.state.step == int(stop_at):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        Trainer._count = count_then_signal
     cfg = run.load_run_config(config, overrides)
     run.train(cfg, out, resume=resume, log=lambda m: None)
     (probe / f"written-{rank}.json").write_text(json.dumps(written))

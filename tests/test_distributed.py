@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from seqlab import distributed, run
+from seqlab.checkpoint import load_checkpoint
 from seqlab.data.batching import LMBatch, PairBatch
 from seqlab.run import load_run
 
@@ -127,3 +128,19 @@ def test_one_process_needs_no_process_group():
     batch = LMBatch(torch.zeros(2, 3), torch.zeros(2, 3), 6)
     assert distributed.shard(batch) is batch
     assert distributed.mean(2.5, torch.device("cpu")) == 2.5
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question. " * 30)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(CONFIG.format(path=corpus))
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SEQLAB_TEST_SIGTERM_AT": "3"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += ["--nproc_per_node=2", str(WORKER), str(config), str(out), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0  # interrupted, not hung: both ranks left
+    assert "SIGTERM: stopped at step 3" in done.stderr  # rank 1's own message
+    last = load_checkpoint(out / "checkpoints", "last")  # rank 0 saved it there
+    assert last.meta["step"] == 3
