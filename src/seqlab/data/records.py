@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqlab.data import conll, corpora, datasets, labelled, pairs
+from seqlab.data import conll, corpora, datasets, labelled, pairs, pictures
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "generated pictures of 2 (or 3) shapes and their relation",
             "held-out combinations of shape, colour and relation",
             metric="exact_match",
+            load=pictures.load_shapes,
         ),
         DataSetRecord(
             "twemoji",
@@ -237,6 +238,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "3,664 emoji pictures captioned with their CLDR names",
             "compositional: held-out person x activity x skin tone",
             metric="exact_match",
+            load=pictures.load_twemoji,
         ),
         *[
             DataSetRecord(
@@ -247,6 +249,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
                 split,
                 metric="exact_match",
                 yours=True,
+                load=pictures.load_user_format,
             )
             for name, what, split in [
                 (

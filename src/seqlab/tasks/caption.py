@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,10 +45,17 @@ from torch import Tensor, nn
 from seqlab import decode
 from seqlab.config import Section
 from seqlab.data import captions as capdata
-from seqlab.data import datasets
+from seqlab.data import records
 from seqlab.data.batching import CaptionBatch, pad_sequences
 from seqlab.data.images import BACKGROUNDS, decode_image, read_image
 from seqlab.data.owndata import OwnData, own_splits
+from seqlab.data.pictures import (  # they lived here: old names kept
+    Split,
+    pictures_splits,
+    shapes_splits,  # noqa: F401
+    twemoji_splits,  # noqa: F401
+    user_splits,  # noqa: F401
+)
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
 from seqlab.models.transformer_captioner import TransformerCaptionerConfig
@@ -116,14 +122,6 @@ class CaptionRunConfig(Section):
     decode: DecodeConfig = DecodeConfig()
 
 
-@dataclass
-class Split:
-    """Pictures (N, P, P, 3) uint8 and each picture's reference captions."""
-
-    images: np.ndarray
-    references: list[list[str]]
-
-
 # ---- reading -------------------------------------------------------------------------
 def read_splits(
     cfg: CaptionDataConfig, data_dir: str | Path | None
@@ -134,68 +132,7 @@ def read_splits(
             cfg, lambda p: capdata.read_caption_tsv(p, cfg.max_line_chars)
         )
         return pictures_splits(chosen, cfg, cfg.source())
-    if cfg.dataset == "shapes":
-        return shapes_splits(cfg)
-    if cfg.dataset in USER_FORMATS:
-        return user_splits(cfg)
-    return twemoji_splits(cfg, datasets.locate("twemoji", data_dir))
-
-
-def user_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
-    """Pictures and references from a Flickr8k, Karpathy or COCO caption file."""
-    if cfg.dataset == "karpathy":
-        chosen = capdata.read_karpathy(cfg.captions, cfg.images)
-    else:
-        read = capdata.read_flickr8k if cfg.dataset == "flickr8k" else capdata.read_coco
-        chosen = capdata.split_pictures(
-            read(cfg.captions, cfg.images), cfg.val_fraction, cfg.test_fraction
-        )
-    return pictures_splits(chosen, cfg, str(cfg.captions))
-
-
-def pictures_splits(
-    chosen: dict[str, list[capdata.Captioned]], cfg: CaptionDataConfig, where: str
-) -> dict[str, Split]:
-    """Each split's pictures read (resized, on the background) with references."""
-    result = {}
-    for split, items in chosen.items():
-        if not items:
-            raise datasets.DataError(f"{where}: no pictures for the {split} split")
-        images = [read_image(c.image, cfg.image_size, cfg.background) for c in items]
-        result[split] = Split(np.stack(images), [list(c.captions) for c in items])
-    return result
-
-
-def shapes_splits(cfg: CaptionDataConfig) -> dict[str, Split]:
-    held = capdata.shapes_split(cfg.test_captions, cfg.val_captions, cfg.objects)
-    rng = random.Random(cfg.seed)
-    sizes = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.test_size}
-    result = {}
-    for offset, (split, n) in enumerate(sizes.items()):
-        pool = held[split]
-        if split == "train":
-            texts = [rng.choice(pool) for _ in range(n)]
-        else:
-            texts = [pool[i % len(pool)] for i in range(n)]
-        images = capdata.render_scenes(texts, cfg.image_size, cfg.seed + offset)
-        result[split] = Split(images, [[t] for t in texts])
-    return result
-
-
-def twemoji_splits(cfg: CaptionDataConfig, zip_path: Path) -> dict[str, Split]:
-    rows, pictures = capdata.read_twemoji(zip_path)
-    names = capdata.twemoji_split(rows, pictures)
-    result = {}
-    for split in ("train", "val", "test"):
-        chosen = [r for r, s in zip(rows, names, strict=True) if s == split]
-        images = [
-            decode_image(
-                pictures[r.file], f"{zip_path}:{r.file}", cfg.image_size, cfg.background
-            )
-            for r in chosen
-        ]
-        result[split] = Split(np.stack(images), [[r.caption] for r in chosen])
-    return result
+    return records.record(cfg.dataset).load(cfg, data_dir)
 
 
 # ---- words ---------------------------------------------------------------------------
