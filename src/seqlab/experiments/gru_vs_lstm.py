@@ -10,6 +10,8 @@ training steps over the train split's characters.
 
 from __future__ import annotations
 
+import torch
+
 from seqlab.experiments import runs
 from seqlab.experiments.common import (
     Context,
@@ -32,7 +34,8 @@ CELLS = ("lstm", "gru")
 COMPARABLE = 0.05  # val losses within 5% of each other count as comparable
 RULE = (
     "held if the GRU layer has 0.7-0.8 of the LSTM layer's weights, trains more "
-    "tokens/s than the LSTM at every shape and thread count measured, and their "
+    "tokens/s than the LSTM at every shape and thread count measured (and on the "
+    "GPU where one is present), and their "
     f"validation losses after the same steps are within {COMPARABLE:.0%} of each "
     "other (or the GRU's is lower by more than 2 standard errors)"
 )
@@ -49,15 +52,19 @@ def speeds(ctx: Context, embedding: int) -> dict:
     """cell -> 'H=.., T=.., N threads' -> training tokens/s of a short run."""
     steps = ctx.pick(60, 10, smoke=2)
     threads = sorted({1, runs.all_threads()})
+    devices = [("cpu", n, f"{n} thread(s)") for n in threads]
+    if torch.cuda.is_available():
+        devices.append(("cuda", 1, "GPU"))
     out: dict[str, dict[str, float]] = {cell: {} for cell in CELLS}
     for hidden, bptt in speed_shapes(ctx):
-        for n in threads:
+        for device, n, where in devices:
             for cell in CELLS:
                 model = {"kind": "rnn_lm", "cell": cell, "embedding_size": embedding}
                 model.update(hidden_size=hidden)
                 train = runs.budget(steps, lr=4e-3, batch_size=32, eval_every=10**6)
+                train["device"] = device
                 cfg = runs.char_lm(model, train, bptt=bptt)
-                key = f"H={hidden}, T={bptt}, {n} thread(s)"
+                key = f"H={hidden}, T={bptt}, {where}"
                 ctx.log(f"  speed {cell} {key}")
                 out[cell][key] = runs.throughput(
                     ctx, f"speed-{cell}-{hidden}-{bptt}", cfg, n
@@ -77,6 +84,7 @@ def run(ctx: Context) -> dict:
             model = {"kind": "rnn_lm", "cell": cell, "embedding_size": embedding}
             model.update(hidden_size=hidden)
             train = runs.budget(steps, lr=4e-3, warmup_steps=min(50, steps // 4))
+            train["device"] = "cpu"  # seconds per epoch: one CPU thread
             train.update(batch_size=32, eval_every=max(steps // 5, 1), seed=seed)
             cfg = runs.char_lm(model, train)
             trained.append(runs.train(ctx, f"{cell}-seed{seed}", cfg))

@@ -10,6 +10,8 @@ measured speed of the training steps over the train split's characters.
 
 from __future__ import annotations
 
+import torch
+
 from seqlab.experiments import runs
 from seqlab.experiments.common import (
     Context,
@@ -27,22 +29,28 @@ CLAIM = (
 )
 RULE = (
     "held if the Transformer trains more tokens/s than the LSTM of about its size at "
-    "every window length, on one thread and on all the machine's threads; its "
+    "every window length, on one thread and on all the machine's threads (and on "
+    "the GPU where one is present); its "
     "validation loss after the same steps is reported beside"
 )
 
 
-def all_thread_speeds(ctx: Context, specs: dict, lengths, tokens: int) -> dict:
-    """name -> length -> training tokens/s on all threads (a short run each)."""
-    steps, n = ctx.pick(40, 10, smoke=2), runs.all_threads()
+def all_thread_speeds(
+    ctx: Context, specs: dict, lengths, tokens: int, device: str = "cpu"
+) -> dict:
+    """name -> length -> training tokens/s on all CPU threads, or on the GPU
+    (``device`` "cuda"), a short run each."""
+    steps = ctx.pick(40, 10, smoke=2)
+    n = runs.all_threads() if device == "cpu" else 1
     out: dict[str, dict[int, float]] = {name: {} for name in specs}
     for T in lengths:
         for name, model in specs.items():
             ctx.log(f"  speed {name}, length {T}, {n} threads")
-            train = runs.budget(steps, lr=2e-3, eval_every=10**6)
+            train = runs.budget(steps, lr=2e-3, eval_every=10**6, device=device)
             train.update(batch_size=max(tokens // T, 1))
             cfg = runs.char_lm(model, train, bptt=T)
-            out[name][T] = runs.throughput(ctx, f"speed-{name}-T{T}", cfg, n)
+            label = f"speed-{name}-T{T}-{device}"
+            out[name][T] = runs.throughput(ctx, label, cfg, n)
     return out
 
 
@@ -81,6 +89,7 @@ def run(ctx: Context) -> dict:
                 done += 1
                 ctx.log(f"[{done}/{total}] {name}, length {T}, seed {seed}")
                 train = runs.budget(steps, lr=2e-3, warmup_steps=min(50, steps // 4))
+                train["device"] = "cpu"  # seconds per epoch: one CPU thread
                 train.update(batch_size=max(tokens // T, 1), seed=seed)
                 cfg = runs.char_lm(model, train, bptt=T)
                 trained.append(runs.train(ctx, f"{name}-T{T}-seed{seed}", cfg))
@@ -95,6 +104,8 @@ def run(ctx: Context) -> dict:
                 ),
             }
     speed = all_thread_speeds(ctx, specs, lengths, tokens)
+    if torch.cuda.is_available():
+        speed["gpu"] = all_thread_speeds(ctx, specs, lengths, tokens, "cuda")
     plot(ctx, results, lengths)
     return summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed)
 
@@ -140,7 +151,12 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed) 
     ]
     threads = runs.all_threads()
     speedup_all = {T: speed["Transformer"][T] / speed["LSTM"][T] for T in lengths}
-    faster_everywhere = all(s > 1 for s in [*speedup.values(), *speedup_all.values()])
+    ratios = [*speedup.values(), *speedup_all.values()]
+    gpu = speed.get("gpu")
+    if gpu:
+        speedup_gpu = {T: gpu["Transformer"][T] / gpu["LSTM"][T] for T in lengths}
+        ratios += list(speedup_gpu.values())
+    faster_everywhere = all(s > 1 for s in ratios)
     speed_rows = [
         [
             T,
@@ -150,6 +166,16 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed) 
         ]
         for T in lengths
     ]
+    if gpu:
+        speed_rows += [
+            [
+                f"{T} (GPU)",
+                f"{gpu['Transformer'][T]:,.0f}",
+                f"{gpu['LSTM'][T]:,.0f}",
+                f"{speedup_gpu[T]:.2f}",
+            ]
+            for T in lengths
+        ]
     faster_at = [T for T in lengths if speedup[T] > 1]
     reading = (
         f"With {params['Transformer']:,} (Transformer) and {params['LSTM']:,} (LSTM) "
