@@ -78,7 +78,7 @@ def timing_accuracy(model: Timer, x: Tensor, y: Tensor) -> float:
 
 def run(ctx: Context) -> dict:
     delays = ctx.pick((10, 60), (5, 30), smoke=(2, 5))
-    steps = ctx.pick(2000, 300, smoke=20)
+    steps = ctx.pick(1500, 300, smoke=20)
     hidden = ctx.pick(16, 8, smoke=4)
     weight = torch.tensor(float(delays[1]))  # the one 1 among T targets counts as all
 
