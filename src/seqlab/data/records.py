@@ -17,7 +17,7 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from seqlab.data import conll, corpora, datasets, labelled, pairs, pictures
 
@@ -276,6 +276,12 @@ DATA_SETS: dict[str, DataSetRecord] = {
         ),
     ]
 }
+
+
+def names(task: str) -> Any:
+    """``Literal[...]`` of the data set names of ``task``: the type of its config's
+    ``data.dataset`` (a new record is a new value, no task edited)."""
+    return Literal[tuple(r.name for r in DATA_SETS.values() if r.task == task)]
 
 
 def record(name: str | None) -> DataSetRecord | None:

@@ -70,7 +70,7 @@ USER_FORMATS = ("flickr8k", "karpathy", "coco")
 class CaptionDataConfig(OwnData):
     # a named data set, or your own picture_path<TAB>caption file(s): data.path (or
     # data.train_path ...; seqlab/data/owndata.py), read instead of the data set
-    dataset: Literal["shapes", "twemoji", "flickr8k", "karpathy", "coco"] | None = None
+    dataset: records.names("caption") | None = None
     # flickr8k / karpathy / coco: the caption file and the picture folder
     captions: str | None = None
     images: str | None = None

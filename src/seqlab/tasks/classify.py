@@ -79,7 +79,7 @@ Example = tuple[list[int], Any]  # token ids, label id (multi-label: id list)
 
 
 class ClassifyDataConfig(OwnData):
-    dataset: Literal["sentence_polarity", "movie_reviews", "crosswoz"] | None = None
+    dataset: records.names("classify") | None = None
     # your text<TAB>label file(s), read instead of the data set: data.path (or
     # data.train_path; its test split is the fold below unless data.test_path is
     # given, its val split data.val_fraction of the rest unless data.val_path is)

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.config import Section
-from seqlab.data import datasets, readers
+from seqlab.data import datasets, readers, records
 from seqlab.data.batching import WindowBatch
 from seqlab.data.owndata import OwnData
 from seqlab.data.vocab import Vocab
@@ -42,7 +42,7 @@ class ForecastDataConfig(OwnData):
     # the sunspots series, or yours: data.path, a file of numbers (one a line, or the
     # CSV column data.column), read instead of the data set and split in time order:
     # the last data.test_fraction test, the data.val_fraction before it val
-    dataset: Literal["sunspots"] = "sunspots"
+    dataset: records.names("forecast") = "sunspots"
     column: str | None = None  # data.path as CSV: the column to forecast
     window: int = Field(22, ge=1)  # past values per forecast: two solar cycles
     test_size: int = Field(40, ge=1)  # the held-out tail, in time steps (years)

@@ -48,7 +48,7 @@ MIN_EVAL_STREAM = 256
 
 
 class LMDataConfig(OwnData):
-    dataset: Literal["tinyshakespeare", "tang", "brown"] | None = None
+    dataset: records.names("lm") | None = None
     # your UTF-8 text, read instead of the data set: data.path, cut in order (text
     # order matters): train, then data.val_fraction val, then data.test_fraction
     # test (0: no test part); or data.train_path (+ val_path, test_path)

@@ -73,17 +73,7 @@ DIRECTIONS = {"multi30k": ("de-en", "en-de"), "tatoeba": ("zh-en", "en-zh")}
 class Seq2SeqDataConfig(OwnData):
     # a named data set, or your own source<TAB>target file(s): data.path (or
     # data.train_path ...; seqlab/data/owndata.py), read instead of the data set
-    dataset: (
-        Literal[
-            "addition",
-            "date",
-            "generated_dates",
-            "multi30k",
-            "tatoeba",
-            "crosswoz_chat",
-        ]
-        | None
-    ) = None
+    dataset: records.names("seq2seq") | None = None
     # what picks the best checkpoint; default: the data set's (own files: bleu for
     # word and subword tokens, exact-match accuracy for characters)
     metric: Literal["accuracy", "bleu"] | None = None

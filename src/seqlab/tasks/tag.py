@@ -69,9 +69,7 @@ _DIGIT = re.compile(r"\d")
 class TagDataConfig(OwnData):
     # a named data set, or your own CoNLL file(s): data.path (or data.train_path
     # ...; seqlab/data/owndata.py), read instead of the data set
-    dataset: Literal["conll2000", "conll2002", "gsdsimp_seg", "gsdsimp_ner"] | None = (
-        None
-    )
+    dataset: records.names("tag") | None = None
     language: Literal["esp", "ned"] = "esp"  # conll2002 only
     # val_fraction (OwnData): also conll2000's val, the end of its train file
     pos: bool = False  # feed the POS column; needs model.feature_embedding_size > 0
