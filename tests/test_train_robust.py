@@ -332,3 +332,33 @@ def test_the_progress_bar_ends_where_the_time_budget_does():
     assert trainer._expected_steps() in (47, 48)
     trainer.cfg = TrainConfig(progress=False)  # no time budget: the planned steps
     assert trainer._expected_steps() == 10_000
+
+
+class Slow:
+    """A task whose evaluation takes 2 s for a whole split, less for a part."""
+
+    def __init__(self):
+        self.fractions = []
+
+    def splits(self):
+        return ["train", "val", "test"]
+
+    def evaluate(self, model, split="val", fraction=None):
+        self.fractions.append(fraction)
+        time.sleep(2.0 * (fraction or 1.0))
+        return {f"{split}_loss": 1.0}
+
+
+def test_final_evaluations_are_cut_to_what_fits_in_the_budget():
+    task = Slow()
+    validation = Validation(task, log=lambda message: None)
+    validation.before_final(seconds_left=1.0, eval_seconds=0.0)  # val, test: 0.5 s
+    validation(None)
+    probe, cut = task.fractions  # 2% timed (0.04 s), then what fits
+    assert probe == Validation.PROBE and 0.15 < cut < 0.3
+    assert "the first" in validation.note()
+    roomy = Validation(Slow(), log=lambda message: None)
+    roomy.before_final(seconds_left=100.0, eval_seconds=0.0)
+    roomy(None)
+    assert roomy.task.fractions == [Validation.PROBE, None]  # the whole splits fit
+    assert roomy.note() is None

@@ -148,13 +148,13 @@ def _train(
 
 
 class Validation:
-    """The trainer's ``evaluate``: the task's metrics on val. The final
-    evaluations of a run with a time budget search greedily unless the configured
-    beam fits in what is left (as the last evaluation took); where even greedy
-    search would not fit and the task can cut a split (``limit``), they evaluate
-    the examples that fit, timed on a few."""
+    """The trainer's ``evaluate``: the task's metrics on val. When the final
+    evaluations of a run with a time budget do not fit in what is left (as the
+    last evaluation took; untimed: assumed not to), a task that searches does so
+    greedily, and a task that can cut a split (``fraction``) evaluates the first
+    part of each split that fits, timed on 2% of val."""
 
-    PROBE = 16  # examples timed to see how many fit
+    PROBE = 0.02  # of val, timed to see how much fits
 
     def __init__(self, task, log) -> None:
         self.task = task
@@ -169,39 +169,47 @@ class Validation:
         return self.task.evaluate(model, "val", **self.used)
 
     def before_final(self, seconds_left: float | None, eval_seconds: float) -> None:
-        if seconds_left is None or "beam" not in self.params:
+        if seconds_left is None:
             return
         need = eval_seconds * (1 + len(_final_splits(self.task)))
         if eval_seconds > 0 and need <= seconds_left:
             return
-        self.options = {"beam": 1}
-        self.deadline = time.perf_counter() + max(seconds_left, 0.0)
-        self.log(
-            f"final evaluation: greedy search, to end within train.max_minutes "
-            f"({max(seconds_left, 0):.0f} s left); for the configured beam: "
-            "seqlab evaluate RUN_DIR --split test --beam N"
-        )
+        if "fraction" in self.params:
+            self.deadline = time.perf_counter() + max(seconds_left, 0.0)
+        if "beam" in self.params:
+            self.options = {"beam": 1}
+            self.log(
+                f"final evaluation: greedy search, to end within train.max_minutes "
+                f"({max(seconds_left, 0):.0f} s left); for the configured beam: "
+                "seqlab evaluate RUN_DIR --split test --beam N"
+            )
 
     def final_options(self, model: nn.Module) -> dict[str, Any]:
-        """The search options of an evaluation (the same for every final one)."""
-        cut = self.deadline is not None and "limit" in self.params
-        if cut and "limit" not in self.options:
+        """The options of an evaluation (the same for every final one)."""
+        if self.deadline is not None:
             start = time.perf_counter()
-            self.task.evaluate(model, "val", beam=1, limit=self.PROBE)
-            each = (time.perf_counter() - start) / self.PROBE
+            self.task.evaluate(model, "val", **self.options, fraction=self.PROBE)
+            whole = (time.perf_counter() - start) / self.PROBE  # one split, all
             left = (self.deadline - time.perf_counter()) / (
                 1 + len(_final_splits(self.task))
             )
-            self.options["limit"] = max(int(left / each), self.PROBE)
+            self.deadline = None  # timed once: the same cut for every split
+            if left < whole:
+                self.options["fraction"] = max(left / whole, self.PROBE)
+                self.log(
+                    f"final evaluation: the first {self.options['fraction']:.0%} of "
+                    "each split, what fits in train.max_minutes"
+                )
         return dict(self.options)
 
     def note(self) -> str | None:
         """What the summary says about cut final evaluations."""
         if not self.options:
             return None
-        limit = self.options.get("limit")
-        cut = f", the first {limit} examples of each split" if limit else ""
-        return f"greedy search{cut}: what fitted in train.max_minutes"
+        parts = ["greedy search"] if self.options.get("beam") == 1 else []
+        if "fraction" in self.options:
+            parts.append(f"the first {self.options['fraction']:.1%} of each split")
+        return ", ".join(parts) + ": what fitted in train.max_minutes"
 
 
 def _final_splits(task) -> list[str]:

@@ -107,3 +107,9 @@ def bf16_problem() -> str | None:
     except RuntimeError as err:
         return str(err).strip().splitlines()[0][:200]
     return None
+
+
+def head_count(n: int, fraction: float | None) -> int:
+    """How many of ``n`` items the first ``fraction`` of them is (None: all; at
+    least one): what an evaluation cut to fit a time budget takes."""
+    return n if fraction is None else max(1, min(n, math.ceil(fraction * n)))

@@ -42,7 +42,7 @@ from seqlab.models.lm import RNNLMConfig
 from seqlab.models.transformer import TransformerLMConfig
 from seqlab.tasks.base import Capabilities, Task
 from seqlab.train import TrainConfig
-from seqlab.utils import detach
+from seqlab.utils import detach, head_count
 
 MIN_EVAL_STREAM = 256
 
@@ -216,10 +216,14 @@ class LMTask(Task):
         return list(self.streams)
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, float]:
-        """Mean cross-entropy per token over the whole split, and its perplexity."""
+    def evaluate(
+        self, model: nn.Module, split: str = "val", fraction: float | None = None
+    ) -> dict[str, float]:
+        """Mean cross-entropy per token over the whole split (or its first
+        ``fraction``, what a time budget leaves room for), and its perplexity."""
         device = next(model.parameters()).device
         stream = self.streams[split]
+        stream = stream[: head_count(len(stream), fraction)]
         # streams at least MIN_EVAL_STREAM long, so that most tokens have a context
         batch = max(
             1, min(self.cfg.data.eval_batch_size, len(stream) // MIN_EVAL_STREAM)

@@ -62,6 +62,7 @@ from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig
 from seqlab.tasks.base import Capabilities, Task
 from seqlab.train import TrainConfig
+from seqlab.utils import head_count
 
 Pair = tuple[str, str]
 # own files: the longest output decoded, decode.max_length or the longest training
@@ -385,12 +386,13 @@ class Seq2SeqTask(Task):
         model: nn.Module,
         split: str = "val",
         beam: int | None = None,
-        limit: int | None = None,
+        fraction: float | None = None,
     ) -> dict[str, float]:
         """Loss, and exact match (toy sets) or BLEU/chrF (translation) of the
-        decoded split; ``beam`` defaults to decode.beam_size; ``limit``: of the
+        decoded split; ``beam`` defaults to decode.beam_size; ``fraction``: of the
         split's first examples only (what a time budget leaves room for)."""
         model.eval()
+        limit = head_count(len(self.pairs[split]), fraction)
         pairs = self.pairs[split][:limit]
         sources = [self.encode_source(s) for s, _ in pairs]
         hyps = self.search(model, sources, beam or self.cfg.decode.beam_size)
