@@ -362,3 +362,16 @@ def test_final_evaluations_are_cut_to_what_fits_in_the_budget():
     roomy(None)
     assert roomy.task.fractions == [Validation.PROBE, None]  # the whole splits fit
     assert roomy.note() is None
+
+
+def test_a_run_ended_by_its_time_budget_is_complete_until_the_budget_grows(
+    pattern_file, tmp_path, capsys
+):
+    run_dir = tmp_path / "run"
+    done = train(tiny_config(pattern_file, max_minutes=0.001), run_dir)
+    assert done["stop_reason"] == "time_budget"
+    again = train(tiny_config(pattern_file, max_minutes=0.001), run_dir, resume=True)
+    assert again["steps"] == done["steps"]
+    assert "is complete (time_budget" in capsys.readouterr().out
+    more = tiny_config(pattern_file, max_minutes=10, max_steps=done["steps"] + 2)
+    assert train(more, run_dir, resume=True)["steps"] == done["steps"] + 2
