@@ -3,11 +3,16 @@
 A task turns a run config into data, batches and scores. Every task class derives
 from :class:`Task` and has one method per job:
 
-- ``prepare(cfg, data_dir, run_dir)`` (class method): read the data, build the
-  tokenizer and vocabulary, save them into ``run_dir``; a task ready to train;
-- ``load(cfg, run_dir)`` (class method): the tokenizer and vocabulary of a trained
-  run, no data; ``load_data(data_dir)`` then reads the data for evaluation;
-- ``set_data(splits)``: split name -> examples as read, encoded and kept;
+- ``read(data_cfg, data_dir)`` (class method): split name -> examples as read (the
+  user's files, or the data set's record's loader);
+- ``build(cfg, splits, run_dir)`` (class method): what the training split decides
+  (tokenizer, vocabulary, labels, scaler), saved into ``run_dir``: a task;
+- ``set_data(splits)``: the examples encoded and kept;
+- ``prepare(cfg, data_dir, run_dir)`` = read, build, set_data: a task ready to train
+  (the skeleton lives here once; tasks write the three steps);
+- ``load(cfg, run_dir)`` (class method): what ``build`` saved, no data;
+  ``load_data(data_dir)`` = read, ``check_data`` (labels the run lacks ...),
+  set_data, for evaluation;
 - ``model_sizes``, ``train_batches(epoch)``, ``steps_per_epoch()``, ``splits()``;
 - ``evaluate(model, split, **options)``: the metrics of a split (``options`` only
   those the capabilities allow: ``beam`` for tasks that decode with a beam);
@@ -26,6 +31,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from seqlab.data.vocab import Vocab
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,18 @@ CAPABILITY_WORDS = {
 }
 
 
+def build_vocab(tokens: Any, data: Any) -> Vocab:
+    """The vocabulary of the training split's token lists: data.min_freq, and
+    data.vocab_size words kept for the word tokenizer (subword models have their
+    own size)."""
+    word = getattr(data, "tokenizer", None) == "word"
+    return Vocab.build(
+        tokens,
+        min_freq=getattr(data, "min_freq", 1),
+        max_size=getattr(data, "vocab_size", None) if word else None,
+    )
+
+
 def model_kind(default: str):
     """The discriminator of a task's ``model`` union: ``model.kind``, else
     ``default`` (the task's first model kind)."""
@@ -77,12 +96,25 @@ class Task:
     """The base of every task class; see the module docstring for the contract."""
 
     name: ClassVar[str] = ""
+    cfg: Any  # the run config
     capabilities: ClassVar[Capabilities] = Capabilities()
     monitor: str = "val_loss"  # what picks the best checkpoint
     maximize: bool = False
 
     @classmethod
     def prepare(cls, cfg: Any, data_dir: str | Path | None, run_dir: Path) -> Task:
+        """Read the data, build the task from its training split, keep the data."""
+        splits = cls.read(cfg.data, data_dir)
+        task = cls.build(cfg, splits, run_dir)
+        task.set_data(splits)
+        return task
+
+    @classmethod
+    def read(cls, data: Any, data_dir: str | Path | None) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, cfg: Any, splits: Any, run_dir: Path) -> Task:
         raise NotImplementedError
 
     @classmethod
@@ -90,7 +122,14 @@ class Task:
         raise NotImplementedError
 
     def load_data(self, data_dir: str | Path | None) -> None:
-        raise NotImplementedError
+        """Read the data again and encode it with this run's vocabulary."""
+        splits = self.read(self.cfg.data, data_dir)
+        self.check_data(splits)
+        self.set_data(splits)
+
+    def check_data(self, splits: Any) -> None:
+        """DataError for data this run cannot evaluate (labels it was not trained
+        with ...); nothing by default."""
 
     def set_data(self, splits: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -59,7 +59,7 @@ from seqlab.data.pictures import (  # they lived here: old names kept
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
 from seqlab.models.transformer_captioner import TransformerCaptionerConfig
-from seqlab.tasks.base import Capabilities, Task, model_kind
+from seqlab.tasks.base import Capabilities, Task, build_vocab, model_kind
 from seqlab.tasks.seq2seq import DecodeConfig
 from seqlab.train import TrainConfig
 
@@ -237,24 +237,21 @@ class CaptionTask(Task):
         self.tensors: dict[str, CaptionTensors] = {}
 
     @classmethod
-    def prepare(
-        cls, cfg: CaptionRunConfig, data_dir: str | Path | None, run_dir: Path
-    ) -> CaptionTask:
-        """Read the pictures, build the vocabulary of train (saved into run_dir)."""
-        splits = read_splits(cfg.data, data_dir)
+    def read(cls, data: CaptionDataConfig, data_dir: str | Path | None) -> dict:
+        return read_splits(data, data_dir)
+
+    @classmethod
+    def build(cls, cfg: CaptionRunConfig, splits: dict, run_dir: Path) -> CaptionTask:
+        """The vocabulary of the training captions (saved into run_dir)."""
         task = cls(cfg, Vocab())
         train = [task.tokenize(t) for refs in splits["train"].references for t in refs]
-        task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq)
+        task.vocab = build_vocab(train, cfg.data)
         task.vocab.save(run_dir / "vocab.json")
-        task.set_data(splits)
         return task
 
     @classmethod
     def load(cls, cfg: CaptionRunConfig, run_dir: Path) -> CaptionTask:
         return cls(cfg, Vocab.load(run_dir / "vocab.json"))
-
-    def load_data(self, data_dir: str | Path | None) -> None:
-        self.set_data(read_splits(self.cfg.data, data_dir))
 
     def set_data(self, splits: dict[str, Split]) -> None:
         bos, eos = Vocab.bos_id, Vocab.eos_id

@@ -72,7 +72,7 @@ from seqlab.data.tokenizers import (
 from seqlab.data.vocab import Vocab
 from seqlab.models.classifier import ClassifierConfig
 from seqlab.models.transformer_classifier import TransformerClassifierConfig
-from seqlab.tasks.base import Capabilities, Task, model_kind
+from seqlab.tasks.base import Capabilities, Task, build_vocab, model_kind
 from seqlab.train import TrainConfig
 
 Example = tuple[list[int], Any]  # token ids, label id (multi-label: id list)
@@ -177,25 +177,20 @@ class ClassifyTask(Task):
             self.monitor = "val_f1"
 
     @classmethod
-    def prepare(
-        cls, cfg: ClassifyRunConfig, data_dir: str | Path | None, run_dir: Path
-    ) -> ClassifyTask:
-        """Read and split the data; build tokenizer, vocabulary and labels (saved)."""
-        raw = read_splits(cfg.data, data_dir)
-        texts = [text for text, _ in raw["train"]]
+    def read(cls, data: ClassifyDataConfig, data_dir: str | Path | None) -> dict:
+        return read_splits(data, data_dir)
+
+    @classmethod
+    def build(cls, cfg: ClassifyRunConfig, splits: dict, run_dir: Path) -> ClassifyTask:
+        """Tokenizer, vocabulary and labels of the training split (saved)."""
+        texts = [text for text, _ in splits["train"]]
         tokenizer = make_tokenizer(cfg.data, texts, run_dir)
-        labels = sorted(_label_sets(raw)["train"])
-        check_labels(_label_sets(raw), labels, _source(cfg.data), None)
+        labels = sorted(_label_sets(splits)["train"])
+        check_labels(_label_sets(splits), labels, _source(cfg.data), None)
         task = cls(cfg, tokenizer, Vocab(), labels)
-        tokens = [task.tokenize(text) for text in texts]
-        task.vocab = Vocab.build(
-            tokens,
-            min_freq=cfg.data.min_freq,
-            max_size=cfg.data.vocab_size if cfg.data.tokenizer == "word" else None,
-        )
+        task.vocab = build_vocab([task.tokenize(text) for text in texts], cfg.data)
         task.vocab.save(run_dir / "vocab.json")
         save_labels(labels, run_dir / LABELS_FILE)
-        task.set_data(raw)
         return task
 
     @classmethod
@@ -207,12 +202,10 @@ class ClassifyTask(Task):
         task.run_dir = run_dir
         return task
 
-    def load_data(self, data_dir: str | Path | None) -> None:
-        """Read the data again; DataError if its labels differ from the run's."""
-        raw = read_splits(self.cfg.data, data_dir)
+    def check_data(self, splits: dict) -> None:
+        """DataError if the data's labels differ from the run's."""
         where = _source(self.cfg.data)
-        check_labels(_label_sets(raw), self.labels, where, self.run_dir)
-        self.set_data(raw)
+        check_labels(_label_sets(splits), self.labels, where, self.run_dir)
 
     def set_data(self, splits: dict[str, list[tuple[str, Any]]]) -> None:
         """Split name -> (text, label) pairs, encoded and kept."""

@@ -126,29 +126,25 @@ class ForecastTask(Task):
         self.targets: dict[str, range] = {}
 
     @classmethod
-    def prepare(
-        cls, cfg: ForecastRunConfig, data_dir: str | Path | None, run_dir: Path
-    ) -> ForecastTask:
-        """Read the series, fit the scaler on the train part and save it."""
-        del data_dir  # the series ships with statsmodels
-        values = read_series(cfg.data)
+    def read(cls, data: ForecastDataConfig, data_dir: str | Path | None) -> list:
+        del data_dir  # the series ships with statsmodels, or is data.path
+        return read_series(data)
+
+    @classmethod
+    def build(cls, cfg: ForecastRunConfig, values: list, run_dir: Path) -> ForecastTask:
+        """Fit the scaler on the train part of the series and save it."""
         targets = split_series(values, cfg.data)
         train_part = values[: targets["train"].stop]
         task = cls(cfg, statistics.fmean(train_part), statistics.pstdev(train_part))
         (run_dir / SCALER_FILE).write_text(
             json.dumps({"mean": task.mean, "std": task.std}) + "\n"
         )
-        task.set_data(values)
         return task
 
     @classmethod
     def load(cls, cfg: ForecastRunConfig, run_dir: Path) -> ForecastTask:
         scaler = json.loads((run_dir / SCALER_FILE).read_text())
         return cls(cfg, scaler["mean"], scaler["std"])
-
-    def load_data(self, data_dir: str | Path | None) -> None:
-        del data_dir
-        self.set_data(read_series(self.cfg.data))
 
     def set_data(self, splits: list[float]) -> None:
         """The whole series; its splits are ranges of target positions in it."""

@@ -40,7 +40,7 @@ from seqlab.data.tokenizers import (  # the factory lived here: old names kept
 from seqlab.data.vocab import Vocab
 from seqlab.models.lm import RNNLMConfig
 from seqlab.models.transformer import TransformerLMConfig
-from seqlab.tasks.base import Capabilities, Task
+from seqlab.tasks.base import Capabilities, Task, build_vocab
 from seqlab.train import TrainConfig
 from seqlab.utils import detach, head_count
 
@@ -153,32 +153,24 @@ class LMTask(Task):
         self.streams: dict[str, Tensor] = {}
 
     @classmethod
-    def prepare(
-        cls, cfg: LMRunConfig, data_dir: str | Path | None, run_dir: Path
-    ) -> LMTask:
-        """Read the corpus, build tokenizer and vocabulary (saved into run_dir)."""
-        raw = read_corpus(cfg.data, data_dir)
-        tokenizer = make_tokenizer(cfg.data, raw["train"], run_dir)
-        tokens = tokenize_splits(raw, tokenizer, cfg.data.lowercase)
-        vocab = Vocab.build(
-            tokens["train"],
-            min_freq=cfg.data.min_freq,
-            max_size=cfg.data.vocab_size if cfg.data.tokenizer == "word" else None,
-        )
+    def read(cls, data: LMDataConfig, data_dir: str | Path | None) -> dict:
+        return read_corpus(data, data_dir)
+
+    @classmethod
+    def build(cls, cfg: LMRunConfig, splits: dict, run_dir: Path) -> LMTask:
+        """Tokenizer and vocabulary of the training split (saved into run_dir)."""
+        tokenizer = make_tokenizer(cfg.data, splits["train"], run_dir)
+        lowercase = cfg.data.lowercase
+        train = [tokenize_doc(d, tokenizer, lowercase) for d in splits["train"]]
+        vocab = build_vocab(train, cfg.data)
         vocab.save(run_dir / "vocab.json")
-        task = cls(cfg, tokenizer, vocab)
-        task.set_data(raw)
-        return task
+        return cls(cfg, tokenizer, vocab)
 
     @classmethod
     def load(cls, cfg: LMRunConfig, run_dir: Path) -> LMTask:
         """Tokenizer and vocabulary of a trained run (no corpus: see load_data)."""
         vocab = Vocab.load(run_dir / "vocab.json")
         return cls(cfg, load_tokenizer(cfg.data, run_dir), vocab)
-
-    def load_data(self, data_dir: str | Path | None) -> None:
-        """Read the corpus again and encode it with this run's vocabulary."""
-        self.set_data(read_corpus(self.cfg.data, data_dir))
 
     def set_data(self, splits: dict[str, list]) -> None:
         """Split name -> documents as read: tokenized, encoded, one stream each."""

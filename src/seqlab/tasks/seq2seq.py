@@ -60,7 +60,7 @@ from seqlab.data.tokenizers import (
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig
-from seqlab.tasks.base import Capabilities, Task
+from seqlab.tasks.base import Capabilities, Task, build_vocab
 from seqlab.train import TrainConfig
 from seqlab.utils import head_count
 
@@ -263,16 +263,17 @@ class Seq2SeqTask(Task):
         self.max_output = cfg.decode.max_length  # output tokens, <eos> included
 
     @classmethod
-    def prepare(
-        cls, cfg: Seq2SeqRunConfig, data_dir: str | Path | None, run_dir: Path
-    ) -> Seq2SeqTask:
-        """Read the pairs, build tokenizer and vocabulary (saved into run_dir)."""
-        pairs = read_pairs(cfg.data, data_dir)
+    def read(cls, data: Seq2SeqDataConfig, data_dir: str | Path | None) -> dict:
+        return read_pairs(data, data_dir)
+
+    @classmethod
+    def build(cls, cfg: Seq2SeqRunConfig, splits: dict, run_dir: Path) -> Seq2SeqTask:
+        """Tokenizer and vocabulary of the training pairs (saved into run_dir)."""
+        pairs = splits
         tokenizer = make_tokenizer(cfg.data, pairs["train"], run_dir)
         task = cls(cfg, tokenizer, Vocab())
         train = [task.tokenize(text) for pair in pairs["train"] for text in pair]
-        max_size = cfg.data.vocab_size if cfg.data.tokenizer == "word" else None
-        task.vocab = Vocab.build(train, min_freq=cfg.data.min_freq, max_size=max_size)
+        task.vocab = build_vocab(train, cfg.data)
         task.vocab.save(run_dir / "vocab.json")
         if cfg.data.own_files():  # outputs as long as the longest training target
             longest = max(len(task.tokenize(t)) for _, t in pairs["train"])
@@ -280,7 +281,6 @@ class Seq2SeqTask(Task):
             (run_dir / OUTPUT_LENGTH_FILE).write_text(
                 json.dumps({"max_output": task.max_output}) + "\n"
             )
-        task.set_data(pairs)
         return task
 
     @classmethod
@@ -297,10 +297,6 @@ class Seq2SeqTask(Task):
             saved = json.loads((run_dir / OUTPUT_LENGTH_FILE).read_text())
             task.max_output = int(saved["max_output"])
         return task
-
-    def load_data(self, data_dir: str | Path | None) -> None:
-        """Read the pairs again and encode them with this run's vocabulary."""
-        self.set_data(read_pairs(self.cfg.data, data_dir))
 
     def set_data(self, splits: dict[str, list[Pair]]) -> None:
         """Keep the texts (references) and their padded ids; long train pairs go."""

@@ -168,11 +168,12 @@ class TagTask(Task):
         self.monitor = "val_f1" if self.chunked else "val_accuracy"
 
     @classmethod
-    def prepare(
-        cls, cfg: TagRunConfig, data_dir: str | Path | None, run_dir: Path
-    ) -> TagTask:
-        """Read the data and build the vocabularies (saved into run_dir)."""
-        raw = read_splits(cfg.data, data_dir)
+    def read(cls, data: TagDataConfig, data_dir: str | Path | None) -> dict:
+        return read_splits(data, data_dir)
+
+    @classmethod
+    def build(cls, cfg: TagRunConfig, raw: dict, run_dir: Path) -> TagTask:
+        """The vocabularies of the training split (saved into run_dir)."""
         train = raw["train"]
         labels = sorted({tag for s in train for tag in s.tags})
         check_labels(_tag_sets(raw), labels, _source(cfg.data), None, unseen_ok=True)
@@ -184,7 +185,6 @@ class TagTask(Task):
         if cfg.data.pos or cfg.data.bigrams:
             task.features = Vocab.build(task.feature_keys(s) for s in train)
         task.save(run_dir)
-        task.set_data(raw)
         return task
 
     def save(self, run_dir: Path) -> None:
@@ -208,12 +208,10 @@ class TagTask(Task):
         task.run_dir = run_dir
         return task
 
-    def load_data(self, data_dir: str | Path | None) -> None:
-        """Read the data again; DataError if its tags differ from the run's."""
-        raw = read_splits(self.cfg.data, data_dir)
+    def check_data(self, raw: dict) -> None:
+        """DataError if the data's tags differ from the run's."""
         where = _source(self.cfg.data)
         check_labels(_tag_sets(raw), self.labels, where, self.run_dir, unseen_ok=True)
-        self.set_data(raw)
 
     def set_data(self, raw: dict[str, list[Sentence]]) -> None:
         self.sentences = raw
