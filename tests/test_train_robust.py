@@ -259,6 +259,17 @@ def test_training_leaves_the_final_evaluations_their_share():
     assert trainer.final_reserve() == pytest.approx(60)  # val again and test
     trainer.state.eval_seconds = 1000.0
     assert trainer.final_reserve() == pytest.approx(300)  # at most half
+    timed = Trainer(
+        torch.nn.Linear(1, 1),
+        cfg,
+        run_dir=".",
+        evaluate=dict,
+        meta={},
+        final_evals=1,
+        time_evaluation=lambda model: 20.0,  # as a part of val, timed, says
+    )
+    timed._time_evaluation()  # what fit does first under a time budget
+    assert timed.final_reserve() == pytest.approx(40)
 
 
 # ---------------------------------------------------------------- bad inputs

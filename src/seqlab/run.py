@@ -130,6 +130,7 @@ def _train(
             final_evals=len(_final_splits(task)),
             before_final=validation.before_final,
             started=started,
+            time_evaluation=validation.time_whole,
         )
         steps = task.steps_per_epoch()
         result = trainer.fit(task.train_batches, steps, resume=resume)
@@ -168,6 +169,15 @@ class Validation:
         self.used = self.final_options(model)
         return self.task.evaluate(model, "val", **self.used)
 
+    def time_whole(self, model: nn.Module) -> float | None:
+        """Seconds a whole val evaluation takes, timed on 2% of it (None: the task
+        cannot evaluate a part)."""
+        if "fraction" not in self.params:
+            return None
+        start = time.perf_counter()
+        self.task.evaluate(model, "val", **self.options, fraction=self.PROBE)
+        return (time.perf_counter() - start) / self.PROBE
+
     def before_final(self, seconds_left: float | None, eval_seconds: float) -> None:
         if seconds_left is None:
             return
@@ -187,9 +197,7 @@ class Validation:
     def final_options(self, model: nn.Module) -> dict[str, Any]:
         """The options of an evaluation (the same for every final one)."""
         if self.deadline is not None:
-            start = time.perf_counter()
-            self.task.evaluate(model, "val", **self.options, fraction=self.PROBE)
-            whole = (time.perf_counter() - start) / self.PROBE  # one split, all
+            whole = self.time_whole(model)  # one split, all of it
             left = (self.deadline - time.perf_counter()) / (
                 1 + len(_final_splits(self.task))
             )

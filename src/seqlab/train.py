@@ -254,6 +254,7 @@ class Trainer:
         final_evals: int = 0,
         before_final: BeforeFinal | None = None,
         started: float | None = None,
+        time_evaluation: Callable[[nn.Module], float | None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = distributed.local_device(resolve_device(cfg.device))
@@ -286,6 +287,9 @@ class Trainer:
         # time.perf_counter() when the run began (data preparation ...): the clock
         # of the time budget starts there; None: when fit starts
         self.started = started
+        # seconds one evaluation would take, timed on a part (None: cannot say);
+        # sizes the time budget's reserve before the first evaluation
+        self.time_evaluation = time_evaluation
         self.before_final = before_final
         self.diverged: dict | None = None
         self._saved_train: dict = {}  # the train section 'last' was saved with
@@ -315,6 +319,8 @@ class Trainer:
             self.started if self.started is not None else time.perf_counter(),
         )
         self._session = (self.state.step, self.state.elapsed)
+        if self.cfg.max_minutes is not None and not self.state.eval_seconds:
+            self._time_evaluation()
         try:
             with self._stop_signals():
                 while self.state.stop_reason is None:
@@ -323,6 +329,14 @@ class Trainer:
         finally:
             self._close_logs()
         return self._result()
+
+    def _time_evaluation(self) -> None:
+        if self.time_evaluation is None:
+            return
+        self.model.eval()
+        with torch.no_grad():
+            seconds = self.time_evaluation(self.model)
+        self.state.eval_seconds = distributed.maximum(seconds or 0.0, self.device)
 
     def _finish(self) -> None:
         """The final evaluation and save; none after a divergence ('last' keeps
@@ -469,8 +483,9 @@ class Trainer:
 
     def final_reserve(self) -> float:
         """Seconds of the time budget kept for the evaluations after training: as
-        long as the last evaluation took, once more for each of ``final_evals``
-        (20% of the budget before any evaluation was timed), at most half of it."""
+        long as the last evaluation took (or would take, timed on a part before
+        training), once more for each of ``final_evals`` (20% of the budget when
+        no evaluation was timed), at most half of it."""
         budget = 60 * self.cfg.max_minutes
         if self.state.eval_seconds > 0:
             need = self.state.eval_seconds * (1 + self.final_evals)
