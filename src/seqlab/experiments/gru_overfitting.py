@@ -1,9 +1,10 @@
 """``gru-overfitting``: does the GRU overfit less than the LSTM on a small set?
 
 Seed 001 says the GRU's main gain is less overfitting (fewer parameters for the same
-state). The adding problem with a *fixed*, small training set (a few hundred
-sequences, revisited for many epochs) makes memorising it possible; the gap between
-the test MSE on fresh sequences and the training MSE measures the overfitting. Three
+state). The adding problem with a *fixed*, small training set (64 sequences in a
+full run, revisited for thousands of epochs) makes memorising it possible (a full run
+on 256 did not overfit: a gap of 0.0002 for both cells); the gap between the test
+MSE on fresh sequences and the training MSE measures the overfitting. Three
 models: LSTM and GRU of the same hidden size, and an LSTM narrowed to the GRU's
 parameter count (is it the count, or the cell?).
 """
@@ -45,9 +46,9 @@ def matched_hidden(hidden: int, steps: int) -> int:
 
 def run(ctx: Context) -> dict:
     T = ctx.pick(20, 10, smoke=5)
-    n_train = ctx.pick(256, 128, smoke=32)
-    steps = ctx.pick(4000, 400, smoke=20)
-    hidden = ctx.pick(64, 32, smoke=8)
+    n_train = ctx.pick(64, 32, smoke=16)  # 256 did not overfit: gap 0.0002
+    steps = ctx.pick(3000, 400, smoke=20)
+    hidden = ctx.pick(128, 64, smoke=8)
     settings = {
         "LSTM": ("lstm", hidden),
         "GRU": ("gru", hidden),
