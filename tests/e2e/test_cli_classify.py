@@ -97,11 +97,16 @@ def test_predict_json_has_all_probabilities_and_attention(run_dir, tmp_path, cap
     assert record["tokens"][max(range(6), key=record["attention"].__getitem__)] == "bye"
 
 
-def test_empty_predict_line_is_a_clear_error(run_dir, tmp_path, capsys):
+def test_a_blank_predict_line_gets_a_blank_answer(run_dir, tmp_path, capsys):
+    """Every task answers a blank input line with a blank line (d3d87f7), so the
+    answers stay aligned with the inputs."""
     inputs = tmp_path / "in.txt"
-    inputs.write_text("hello\n   \n")
-    assert main(["predict", str(run_dir), "--input", str(inputs)]) == 2
-    assert "line 2" in capsys.readouterr().err
+    inputs.write_text("hello\n   \nbye\n")
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "--input", str(inputs)]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[0].startswith("greet\t") and lines[1] == ""
+    assert lines[2].startswith("bye\t")
 
 
 def test_data_with_another_label_set_is_refused(run_dir, capsys):
