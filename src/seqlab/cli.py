@@ -127,6 +127,7 @@ def _run_names(run_dirs: list[str]) -> list[tuple[str, str]]:
 
 def add_data(commands) -> None:
     p = commands.add_parser("data", help="the named data sets: list, download")
+    p.set_defaults(run=lambda args: p.print_help() or 2, command="data")
     actions = p.add_subparsers(metavar="ACTION")
     listing = actions.add_parser(
         "list", help="each data set: task, size, where it is looked for, present?"
