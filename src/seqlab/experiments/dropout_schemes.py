@@ -5,9 +5,10 @@ embeddings, between layers and before the output (Zaremba et al. 2014, seqlab's
 ``model.dropout``); variational or "locked" dropout, one mask per sequence reused at
 every step (Gal and Ghahramani 2016); dropping whole words' embeddings (embedding
 dropout); DropConnect on the recurrent weights (weight drop, Merity et al. 2018). The
-same two-layer LSTM LM on Brown trains with each; the schemes the model config does
-not offer yet (``model.locked_dropout``, ``model.embedding_dropout``,
-``model.weight_drop``) are left out of the run and named in its report.
+same two-layer LSTM LM on Brown trains with each (``model.dropout``,
+``model.locked_dropout``, ``model.embedding_dropout``, ``model.weight_drop``); a
+scheme whose key the model config lacks is left out of the run and named in its
+report.
 """
 
 from __future__ import annotations
