@@ -74,7 +74,104 @@ class TaggerOutput:
     loss: Tensor | None
 
 
-class Tagger(nn.Module):
+class TaggerBase(nn.Module):
+    """What every tagger shares around its encoder: word (+ character, + feature)
+    inputs, the per-token head, the loss and ``decode``. A subclass builds its
+    encoder between ``_build_inputs`` and ``_build_head`` and writes ``emissions``.
+    """
+
+    cfg: TaggerConfig
+    embedding: nn.Embedding
+    chars: CharEncoder | None
+    features: nn.Embedding | None
+    drop: nn.Dropout
+    output: nn.Linear
+    crf: CRF | None
+
+    def _build_inputs(
+        self, cfg, vocab_size: int, num_chars: int, num_features: int
+    ) -> int:
+        """Word, character and feature embeddings; returns their joint width."""
+        _check_sizes(cfg, num_chars, num_features)
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=0)
+        input_size = cfg.embedding_size
+        self.chars = None
+        if cfg.char_hidden_size:
+            self.chars = CharEncoder(cfg, num_chars)
+            input_size += 2 * cfg.char_hidden_size
+        self.features = None
+        if cfg.feature_embedding_size:
+            self.features = nn.Embedding(num_features, cfg.feature_embedding_size)
+            input_size += cfg.feature_embedding_size
+        self.drop = nn.Dropout(cfg.dropout)
+        return input_size
+
+    def _build_head(self, cfg, size: int, num_tags: int) -> None:
+        self.output = nn.Linear(size, num_tags)
+        self.crf = CRF(num_tags) if cfg.head == "crf" else None
+
+    def forward(
+        self,
+        input: Tensor,
+        lengths: Tensor,
+        targets: Tensor | None = None,
+        chars: Tensor | None = None,
+        features: Tensor | None = None,
+    ) -> TaggerOutput:
+        emissions = self.emissions(input, lengths, chars, features)  # (B, T, C)
+        loss = None
+        if targets is not None:
+            mask = padding_mask(lengths.to(input.device), input.shape[1])  # (B, T)
+            if self.crf is not None:
+                nll = self.crf.nll(emissions, targets, mask)  # (B,)
+                loss = nll.sum() / mask.sum()
+            else:
+                loss = nn.functional.cross_entropy(emissions[mask], targets[mask])
+        return TaggerOutput(emissions, loss)
+
+    def emissions(
+        self,
+        input: Tensor,
+        lengths: Tensor,
+        chars: Tensor | None = None,
+        features: Tensor | None = None,
+    ) -> Tensor:
+        """Per-token tag scores (B, T, C)."""
+        raise NotImplementedError
+
+    def embed(
+        self, input: Tensor, chars: Tensor | None, features: Tensor | None
+    ) -> Tensor:
+        """The joint input vectors (B, T, I), with word dropout in training."""
+        if self.training and self.cfg.word_dropout > 0:
+            drop = torch.rand(input.shape, device=input.device) < self.cfg.word_dropout
+            input = input.masked_fill(drop & (input != 0), Vocab.unk_id)
+        parts = [self.embedding(input)]  # (B, T, E)
+        if self.chars is not None:
+            parts.append(self.chars(_required(chars, "chars")))  # (B, T, 2*Hc)
+        if self.features is not None:
+            parts.append(self.features(_required(features, "features")))  # (B, T, F)
+        return torch.cat(parts, dim=-1)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        input: Tensor,
+        lengths: Tensor,
+        chars: Tensor | None = None,
+        features: Tensor | None = None,
+    ) -> list[list[int]]:
+        """The best tag ids of each sentence, exactly ``lengths[b]`` of them."""
+        emissions = self.emissions(input, lengths, chars, features)
+        mask = padding_mask(lengths.to(input.device), input.shape[1])
+        if self.crf is not None:
+            return self.crf.decode(emissions, mask)
+        best = emissions.argmax(-1)  # (B, T)
+        return [row[:n].tolist() for row, n in zip(best, lengths.tolist(), strict=True)]
+
+
+class Tagger(TaggerBase):
     """Word (+ character, + feature) encoder -> BiLSTM -> softmax or CRF tags.
 
     Inputs: input (B, T) word ids, lengths (B,), optional targets (B, T) tag ids
@@ -92,19 +189,7 @@ class Tagger(nn.Module):
         num_features: int = 0,
     ) -> None:
         super().__init__()
-        _check_sizes(cfg, num_chars, num_features)
-        self.cfg = cfg
-        self.embedding = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=0)
-        input_size = cfg.embedding_size
-        self.chars = None
-        if cfg.char_hidden_size:
-            self.chars = CharEncoder(cfg, num_chars)
-            input_size += 2 * cfg.char_hidden_size
-        self.features = None
-        if cfg.feature_embedding_size:
-            self.features = nn.Embedding(num_features, cfg.feature_embedding_size)
-            input_size += cfg.feature_embedding_size
-        self.drop = nn.Dropout(cfg.dropout)
+        input_size = self._build_inputs(cfg, vocab_size, num_chars, num_features)
         self.rnn = make_recurrent(
             cfg.cell,
             input_size,
@@ -116,27 +201,7 @@ class Tagger(nn.Module):
             recurrent_init=cfg.recurrent_init,
         )
         directions = 2 if cfg.bidirectional else 1
-        self.output = nn.Linear(directions * cfg.hidden_size, num_tags)
-        self.crf = CRF(num_tags) if cfg.head == "crf" else None
-
-    def forward(
-        self,
-        input: Tensor,
-        lengths: Tensor,
-        targets: Tensor | None = None,
-        chars: Tensor | None = None,
-        features: Tensor | None = None,
-    ) -> TaggerOutput:
-        emissions = self.emissions(input, lengths, chars, features)  # (B, T, C)
-        loss = None
-        if targets is not None:
-            mask = padding_mask(lengths, input.shape[1])  # (B, T)
-            if self.crf is not None:
-                nll = self.crf.nll(emissions, targets, mask)  # (B,)
-                loss = nll.sum() / mask.sum()
-            else:
-                loss = nn.functional.cross_entropy(emissions[mask], targets[mask])
-        return TaggerOutput(emissions, loss)
+        self._build_head(cfg, directions * cfg.hidden_size, num_tags)
 
     def emissions(
         self,
@@ -146,33 +211,9 @@ class Tagger(nn.Module):
         features: Tensor | None = None,
     ) -> Tensor:
         """Per-token tag scores (B, T, C)."""
-        if self.training and self.cfg.word_dropout > 0:
-            drop = torch.rand(input.shape, device=input.device) < self.cfg.word_dropout
-            input = input.masked_fill(drop & (input != 0), Vocab.unk_id)
-        parts = [self.embedding(input)]  # (B, T, E)
-        if self.chars is not None:
-            parts.append(self.chars(_required(chars, "chars")))  # (B, T, 2*Hc)
-        if self.features is not None:
-            parts.append(self.features(_required(features, "features")))  # (B, T, F)
-        x = self.drop(torch.cat(parts, dim=-1))
+        x = self.drop(self.embed(input, chars, features))  # (B, T, I)
         states, _ = self.rnn(x, lengths=lengths)  # (B, T, D*H)
         return self.output(self.drop(states))
-
-    @torch.no_grad()
-    def decode(
-        self,
-        input: Tensor,
-        lengths: Tensor,
-        chars: Tensor | None = None,
-        features: Tensor | None = None,
-    ) -> list[list[int]]:
-        """The best tag ids of each sentence, exactly ``lengths[b]`` of them."""
-        emissions = self.emissions(input, lengths, chars, features)
-        mask = padding_mask(lengths, input.shape[1])
-        if self.crf is not None:
-            return self.crf.decode(emissions, mask)
-        best = emissions.argmax(-1)  # (B, T)
-        return [row[:n].tolist() for row, n in zip(best, lengths.tolist(), strict=True)]
 
 
 class CharEncoder(nn.Module):

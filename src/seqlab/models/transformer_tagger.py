@@ -12,20 +12,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from seqlab.config import Section
-from seqlab.data.vocab import Vocab
-from seqlab.models.tagger import (
-    CRF,
-    CharEncoder,
-    TaggerOutput,
-    _check_sizes,
-    _required,
-    padding_mask,
-)
+from seqlab.models.tagger import TaggerBase
 from seqlab.models.transformer import TransformerEncoder
 
 
@@ -59,7 +50,7 @@ class TransformerTaggerConfig(Section):
         return self
 
 
-class TransformerTagger(nn.Module):
+class TransformerTagger(TaggerBase):
     """Inputs: input (B, T) word ids, lengths (B,), optional targets (B, T), chars
     (B, T, W), features (B, T). Outputs: TaggerOutput(emissions (B, T, C), loss)."""
 
@@ -72,18 +63,7 @@ class TransformerTagger(nn.Module):
         num_features: int = 0,
     ) -> None:
         super().__init__()
-        _check_sizes(cfg, num_chars, num_features)
-        self.cfg = cfg
-        self.embedding = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=0)
-        input_size = cfg.embedding_size
-        self.chars = None
-        if cfg.char_hidden_size:
-            self.chars = CharEncoder(cfg, num_chars)
-            input_size += 2 * cfg.char_hidden_size
-        self.features = None
-        if cfg.feature_embedding_size:
-            self.features = nn.Embedding(num_features, cfg.feature_embedding_size)
-            input_size += cfg.feature_embedding_size
+        input_size = self._build_inputs(cfg, vocab_size, num_chars, num_features)
         self.project = nn.Linear(input_size, cfg.d_model)
         self.encoder = TransformerEncoder(
             vocab_size=1,  # its own embedding is unused: the tokens come projected
@@ -95,27 +75,7 @@ class TransformerTagger(nn.Module):
             pre_norm=cfg.norm == "pre",
             max_len=cfg.max_len,
         )
-        self.drop = nn.Dropout(cfg.dropout)
-        self.output = nn.Linear(cfg.d_model, num_tags)
-        self.crf = CRF(num_tags) if cfg.head == "crf" else None
-
-    def forward(
-        self,
-        input: Tensor,
-        lengths: Tensor,
-        targets: Tensor | None = None,
-        chars: Tensor | None = None,
-        features: Tensor | None = None,
-    ) -> TaggerOutput:
-        emissions = self.emissions(input, lengths, chars, features)  # (B, T, C)
-        loss = None
-        if targets is not None:
-            mask = padding_mask(lengths.to(input.device), input.shape[1])
-            if self.crf is not None:
-                loss = self.crf.nll(emissions, targets, mask).sum() / mask.sum()
-            else:
-                loss = nn.functional.cross_entropy(emissions[mask], targets[mask])
-        return TaggerOutput(emissions, loss)
+        self._build_head(cfg, cfg.d_model, num_tags)
 
     def emissions(
         self,
@@ -125,30 +85,6 @@ class TransformerTagger(nn.Module):
         features: Tensor | None = None,
     ) -> Tensor:
         """Per-token tag scores (B, T, C)."""
-        if self.training and self.cfg.word_dropout > 0:
-            drop = torch.rand(input.shape, device=input.device) < self.cfg.word_dropout
-            input = input.masked_fill(drop & (input != 0), Vocab.unk_id)
-        parts = [self.embedding(input)]  # (B, T, E)
-        if self.chars is not None:
-            parts.append(self.chars(_required(chars, "chars")))
-        if self.features is not None:
-            parts.append(self.features(_required(features, "features")))
-        x = self.project(self.drop(torch.cat(parts, dim=-1)))  # (B, T, D)
+        x = self.project(self.drop(self.embed(input, chars, features)))  # (B, T, D)
         states = self.encoder.encode(x, lengths)  # unit scale: no sqrt(D)
         return self.output(self.drop(states))
-
-    @torch.no_grad()
-    def decode(
-        self,
-        input: Tensor,
-        lengths: Tensor,
-        chars: Tensor | None = None,
-        features: Tensor | None = None,
-    ) -> list[list[int]]:
-        """The best tag ids of each sentence, exactly ``lengths[b]`` of them."""
-        emissions = self.emissions(input, lengths, chars, features)
-        mask = padding_mask(lengths.to(input.device), input.shape[1])
-        if self.crf is not None:
-            return self.crf.decode(emissions, mask)
-        best = emissions.argmax(-1)  # (B, T)
-        return [row[:n].tolist() for row, n in zip(best, lengths.tolist(), strict=True)]
