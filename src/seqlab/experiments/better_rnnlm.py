@@ -20,6 +20,7 @@ from seqlab.experiments.common import (
     save_figure,
     separated,
     spread,
+    spread_bars,
     table,
 )
 
@@ -112,15 +113,7 @@ def plot(ctx: Context, results: dict) -> None:
     left.set_ylabel("validation perplexity, seed 0")
     left.set_yscale("log")
     left.legend()
-    names = list(results)
-    right.bar(
-        range(len(names)),
-        [results[n]["test_ppl"]["mean"] for n in names],
-        yerr=[results[n]["test_ppl"]["std"] for n in names],
-        capsize=4,
-    )
-    right.set_xticks(range(len(names)), names, rotation=15, fontsize=8)
-    right.set_ylabel("test perplexity")
+    spread_bars(right, results, "test_ppl", "test perplexity")
     save_figure(fig, ctx.plot_path("perplexity.png"))
 
 

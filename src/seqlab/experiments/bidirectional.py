@@ -21,6 +21,7 @@ from seqlab.experiments.common import (
     separated,
     settings_table,
     spread,
+    spread_bars,
 )
 
 CLAIM = (
@@ -109,15 +110,14 @@ def plot(ctx: Context, results: dict) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(results)
-    ax.bar(
-        range(len(names)),
-        [100 * results[n]["score"]["mean"] for n in names],
-        yerr=[100 * results[n]["score"]["std"] for n in names],
-        capsize=4,
+    spread_bars(
+        ax,
+        results,
+        "score",
+        "test F1 (chunking) / accuracy (MR), %",
+        scale=100,
         color=["tab:blue", "tab:orange"] * (len(names) // 2),
     )
-    ax.set_xticks(range(len(names)), names, rotation=12, fontsize=7)
-    ax.set_ylabel("test F1 (chunking) / accuracy (MR), %")
     save_figure(fig, ctx.plot_path("bidirectional.png"))
 
 

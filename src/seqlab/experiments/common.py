@@ -263,6 +263,22 @@ def fmt(stats: dict[str, float], digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {stats['std']:.{digits}f}"
 
 
+def spread_bars(
+    ax, results: dict, key: str, ylabel: str, scale: float = 1.0, **bar
+) -> None:
+    """One bar per setting: ``results[name][key]`` mean with its std as error bar."""
+    names = list(results)
+    ax.bar(
+        range(len(names)),
+        [scale * results[n][key]["mean"] for n in names],
+        yerr=[scale * results[n][key]["std"] for n in names],
+        capsize=4,
+        **bar,
+    )
+    ax.set_xticks(range(len(names)), names, rotation=15, fontsize=7)
+    ax.set_ylabel(ylabel)
+
+
 def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -27,6 +27,7 @@ from seqlab.experiments.common import (
     separated,
     settings_table,
     spread,
+    spread_bars,
 )
 from seqlab.experiments.synthetic import parameters
 
@@ -95,14 +96,7 @@ def plot(ctx: Context, results: dict, curves: dict) -> None:
     left.set_xlabel("training step")
     left.set_ylabel("training loss (seed 0)")
     left.legend(fontsize=7)
-    right.bar(
-        range(len(names)),
-        [100 * results[n]["token_accuracy"]["mean"] for n in names],
-        yerr=[100 * results[n]["token_accuracy"]["std"] for n in names],
-        capsize=4,
-    )
-    right.set_xticks(range(len(names)), names, rotation=20, fontsize=7)
-    right.set_ylabel("test token accuracy (%)")
+    spread_bars(right, results, "token_accuracy", "test token accuracy (%)", scale=100)
     save_figure(fig, ctx.plot_path("decoders.png"))
 
 

@@ -22,6 +22,7 @@ from seqlab.experiments.common import (
     separated,
     settings_table,
     spread,
+    spread_bars,
 )
 from seqlab.models.lm import RNNLMConfig
 
@@ -116,15 +117,7 @@ def run(ctx: Context) -> dict:
 def plot(ctx: Context, results: dict) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    names = list(results)
-    ax.bar(
-        range(len(names)),
-        [results[n]["test_ppl"]["mean"] for n in names],
-        yerr=[results[n]["test_ppl"]["std"] for n in names],
-        capsize=4,
-    )
-    ax.set_xticks(range(len(names)), names, rotation=12, fontsize=7)
-    ax.set_ylabel("test perplexity (mean ± std over seeds)")
+    spread_bars(ax, results, "test_ppl", "test perplexity (mean ± std over seeds)")
     save_figure(fig, ctx.plot_path("dropout_schemes.png"))
 
 
