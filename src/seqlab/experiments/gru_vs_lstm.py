@@ -128,6 +128,11 @@ def plot(ctx: Context, results: dict) -> None:
     save_figure(fig, ctx.plot_path("gru_vs_lstm.png"))
 
 
+def seconds(values: list[float | None]) -> str:
+    """Per-seed times to a target, "not reached" for a seed that never got there."""
+    return ", ".join("not reached" if v is None else f"{v:.0f}" for v in values)
+
+
 def summarize(ctx, results, hidden, steps, epoch_chars, speed, target) -> dict:
     lstm, gru = results["lstm"], results["gru"]
     ratio = gru["recurrent_parameters"] / lstm["recurrent_parameters"]
@@ -163,8 +168,9 @@ def summarize(ctx, results, hidden, steps, epoch_chars, speed, target) -> dict:
         f"{'comparable' if comparable else 'not comparable'} (within "
         f"{COMPARABLE:.0%} counts as comparable). Training tokens/s, GRU over "
         "LSTM: " + ", ".join(f"{r:.2f} ({k})" for k, r in ratios.items()) + ". "
-        f"Seconds to reach validation loss {target:.3f}: GRU "
-        f"{gru['seconds_to_target']}, LSTM {lstm['seconds_to_target']}."
+        f"Seconds to reach validation loss {target:.3f} (per seed): GRU "
+        f"{seconds(gru['seconds_to_target'])}; "
+        f"LSTM {seconds(lstm['seconds_to_target'])}."
     )
     return outcome(
         rule=RULE,
