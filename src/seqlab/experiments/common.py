@@ -42,7 +42,7 @@ class Experiment:
     name: str
     claim: str  # the articles' claim it tests
     run: Callable[[Context], dict[str, Any]]
-    minutes_full: float  # expected run time on a 2-core CPU, 3 seeds
+    minutes_full: float  # expected run time on one CPU core, default seeds
     minutes_quick: float  # the same with --quick, 1 seed
     seeds_full: int = 3  # the default seeds of a full run
 
@@ -94,7 +94,7 @@ def run_experiment(
     minutes = exp.minutes_quick if quick else exp.minutes_full
     minutes *= seeds / default_seeds  # the estimates are for the default seeds
     log(
-        f"{exp.name}: expected run time about {minutes:.3g} min on a 2-core CPU "
+        f"{exp.name}: expected run time about {minutes:.3g} min on one CPU core "
         f"({'quick' if quick else 'full'} run, {seeds} seed(s))"
     )
     ctx = Context(out_dir, quick, seeds, log, smoke)
