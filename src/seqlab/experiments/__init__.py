@@ -49,7 +49,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment("parallel-rnn", parallel_rnn.CLAIM, parallel_rnn.run, 50, 1.5),
         Experiment("peephole", peephole.CLAIM, peephole.run, 10, 0.5),
-        Experiment("decoders", decoders.CLAIM, decoders.run, 120, 0.6),
+        Experiment("decoders", decoders.CLAIM, decoders.run, 44, 0.6),
         Experiment("bidirectional", bidirectional.CLAIM, bidirectional.run, 26, 0.6),
         Experiment(
             "teacher-forcing", teacher_forcing.CLAIM, teacher_forcing.run, 90, 0.6
