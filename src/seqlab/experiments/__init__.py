@@ -52,7 +52,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("decoders", decoders.CLAIM, decoders.run, 44, 0.6),
         Experiment("bidirectional", bidirectional.CLAIM, bidirectional.run, 26, 0.6),
         Experiment(
-            "teacher-forcing", teacher_forcing.CLAIM, teacher_forcing.run, 90, 0.6
+            "teacher-forcing", teacher_forcing.CLAIM, teacher_forcing.run, 49, 0.6
         ),
         Experiment("relu-vanishing", relu_vanishing.CLAIM, relu_vanishing.run, 1, 0.1),
         Experiment(
