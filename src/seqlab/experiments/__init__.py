@@ -45,7 +45,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "better-rnnlm", better_rnnlm.CLAIM, better_rnnlm.run, 330, 1.5, seeds_full=2
         ),
         Experiment(
-            "transformer-speed", transformer_speed.CLAIM, transformer_speed.run, 30, 0.5
+            "transformer-speed", transformer_speed.CLAIM, transformer_speed.run, 22, 0.5
         ),
         Experiment("parallel-rnn", parallel_rnn.CLAIM, parallel_rnn.run, 50, 1.5),
         Experiment("peephole", peephole.CLAIM, peephole.run, 10, 0.5),

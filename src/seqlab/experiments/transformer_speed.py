@@ -177,14 +177,16 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed) 
             for T in lengths
         ]
     faster_at = [T for T in lengths if speedup[T] > 1]
+    where = lengths_text(faster_at) or "no length"
+    if faster_everywhere:
+        where = "every length"
     reading = (
         f"With {params['Transformer']:,} (Transformer) and {params['LSTM']:,} (LSTM) "
         f"parameters, the LSTM's time per epoch divided by the Transformer's is "
         + ", ".join(f"{speedup[T]:.2f} at T={T}" for T in lengths)
         + f" on one thread, and its tokens/s over the LSTM's on {threads} thread(s) "
         + ", ".join(f"{speedup_all[T]:.2f} at T={T}" for T in lengths)
-        + f": the Transformer is faster at "
-        f"{'every length' if faster_everywhere else (faster_at or 'no length')}. "
+        + f": on one thread the Transformer is faster at {where}. "
         f"After {steps} steps the validation loss at T={lengths[-1]} is "
         f"{fmt(tf[lengths[-1]]['val_loss'])} (Transformer) against "
         f"{fmt(lstm[lengths[-1]]['val_loss'])} (LSTM)."
@@ -230,3 +232,9 @@ def summarize(ctx, results, params, lengths, tokens, steps, epoch_chars, speed) 
         speedup_all_threads={str(T): s for T, s in speedup_all.items()},
         results={n: {str(T): v for T, v in r.items()} for n, r in results.items()},
     )
+
+
+def lengths_text(lengths: list[int]) -> str:
+    """ "T=256 and T=512" for [256, 512]; empty for none."""
+    names = [f"T={T}" for T in lengths]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
