@@ -22,20 +22,10 @@ import re
 import shutil
 import sys
 
+from seqlab.experiments.common import markdown_table
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "EXPERIMENTS.md"
-
-
-def cell(value: object) -> str:
-    return str(value).replace("|", "\\|")
-
-
-def markdown_table(spec: dict) -> str:
-    lines = [f"**{spec['title']}**", ""]
-    lines.append("| " + " | ".join(cell(c) for c in spec["columns"]) + " |")
-    lines.append("|" + "---|" * len(spec["columns"]))
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in spec["rows"]]
-    return "\n".join(lines)
 
 
 def block(name: str, r: dict, pin: str, note: str) -> str:
@@ -48,7 +38,10 @@ def block(name: str, r: dict, pin: str, note: str) -> str:
         + (f" ({note})" if note else "")
         + ".",
         r["setup"],
-        *(markdown_table(t) for t in r.get("tables", [])),
+        *(
+            "\n".join([f"**{t['title']}**", "", *markdown_table(t)])
+            for t in r.get("tables", [])
+        ),
         "\n".join(f"![{p}](experiments/{name}/{p})" for p in r.get("plots", [])),
         f"The run's `results.json` and `report.md`: `docs/experiments/{name}/`.",
     ]
