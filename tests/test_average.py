@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from seqlab.average import average_run
-from seqlab.checkpoint import average_weights, load_checkpoint, step_checkpoints
+from seqlab.average import average_run, average_weights
+from seqlab.checkpoint import load_checkpoint, step_checkpoints
 from seqlab.cli import main
 from seqlab.models.lm import RNNLMConfig
 from seqlab.run import load_run, train

@@ -12,10 +12,13 @@ of them (Vaswani et al. 2017 average the last 5 or 20; JoeyNMT and fairseq ship 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from torch import Tensor
+
 from seqlab.checkpoint import (
-    average_weights,
+    CheckpointError,
     load_checkpoint,
     save_checkpoint,
     step_checkpoints,
@@ -48,6 +51,31 @@ def average_run(
     meta.pop("format_version", None)
     save_checkpoint(out / CHECKPOINTS, "best", model_state=weights, meta=meta)
     return chosen
+
+
+def average_weights(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """The element-wise mean of model state dicts (Vaswani et al. 2017).
+
+    Floating-point tensors are averaged (in float64, returned in their dtype);
+    integer buffers (counters) are taken from the last state. Raises
+    CheckpointError when the states do not hold the same keys and shapes.
+    """
+    if not states:
+        raise CheckpointError("no checkpoints to average")
+    last = states[-1]
+    for state in states[:-1]:
+        if state.keys() != last.keys() or any(
+            state[k].shape != last[k].shape for k in last
+        ):
+            raise CheckpointError("cannot average checkpoints of different models")
+    mean: dict[str, Tensor] = {}
+    for key, value in last.items():
+        if value.is_floating_point():
+            total = sum(s[key].double() for s in states)
+            mean[key] = (total / len(states)).to(value.dtype)
+        else:
+            mean[key] = value.clone()
+    return mean
 
 
 def _choose(run_dir: Path, last: int | None) -> list[Path]:

@@ -43,7 +43,6 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
-    "average_weights",
     "check_compatible",
     "has_checkpoint",
     "load_checkpoint",
@@ -506,31 +505,6 @@ def prune_step_checkpoints(run_dir: str | Path, keep: int) -> None:
     """Delete all but the ``keep`` most recent ``step-*`` checkpoints."""
     for old in step_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def average_weights(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
-    """The element-wise mean of model state dicts (Vaswani et al. 2017).
-
-    Floating-point tensors are averaged (in float64, returned in their dtype);
-    integer buffers (counters) are taken from the last state. Raises
-    CheckpointError when the states do not hold the same keys and shapes.
-    """
-    if not states:
-        raise CheckpointError("no checkpoints to average")
-    last = states[-1]
-    for state in states[:-1]:
-        if state.keys() != last.keys() or any(
-            state[k].shape != last[k].shape for k in last
-        ):
-            raise CheckpointError("cannot average checkpoints of different models")
-    mean: dict[str, Tensor] = {}
-    for key, value in last.items():
-        if value.is_floating_point():
-            total = sum(s[key].double() for s in states)
-            mean[key] = (total / len(states)).to(value.dtype)
-        else:
-            mean[key] = value.clone()
-    return mean
 
 
 # ------------------------------------------------------------- compatibility
