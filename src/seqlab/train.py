@@ -323,6 +323,8 @@ class Trainer:
             self._time_evaluation()
         try:
             with self._stop_signals():
+                if self._evaluation_missed():
+                    self.evaluate_and_save()
                 while self.state.stop_reason is None:
                     self._run_epoch(batches, steps_per_epoch)
                 self._finish()
@@ -594,6 +596,12 @@ class Trainer:
         self.state.stop_reason = "diverged"
         step = self.state.step + (1 if what == "loss" else 0)
         self.diverged = {"step": step, "what": what, "value": str(value)}
+
+    def _evaluation_missed(self) -> bool:
+        """A run stopped by a signal right after a step whose evaluation was due
+        saved 'last' without it: the resumed run makes it up first."""
+        s = self.state
+        return s.step > 0 and self._eval_due() and s.last_eval_step != s.step
 
     def _eval_due(self) -> bool:
         every = self.cfg.eval_every
