@@ -21,7 +21,11 @@ from seqlab.experiments.common import (
     separated,
     spread,
 )
+from seqlab.config import save_config, validate
+from seqlab.experiments import runs
 from seqlab.experiments.runs import Trained
+from seqlab.run import train as run_train
+from seqlab.tasks.lm import LMRunConfig
 
 NAMES = [
     "activations",
@@ -129,6 +133,62 @@ def test_reverse_peeky_verdict_is_computed_from_the_accuracies(accuracy, held):
     ctx = Context(out_dir=None, seeds=1)
     results = reverse_peeky.summarize(ctx, trained, stats, 100, None)
     assert results["held"] is held
+
+
+def lm_run(text_file, steps: int) -> dict:
+    """A tiny experiment run config (a dict, as the experiments build them)."""
+    return {
+        "task": "lm",
+        "data": {"path": str(text_file), "bptt": 8, "val_fraction": 0.2},
+        "model": {
+            "kind": "rnn_lm",
+            "cell": "gru",
+            "embedding_size": 8,
+            "hidden_size": 16,
+        },
+        "train": {
+            "batch_size": 4,
+            "lr": 1e-2,
+            "epochs": 50,
+            "eval_every": 10,
+            "max_steps": steps,
+            "progress": False,
+        },
+    }
+
+
+def test_resume_reuses_finished_runs_and_continues_a_stopped_one(tmp_path):
+    text = tmp_path / "pattern.txt"
+    text.write_text("the cat sat on the mat. " * 60, encoding="utf-8")
+    logs: list[str] = []
+    full = runs.train(
+        Context(tmp_path / "full", log=logs.append), "a", lm_run(text, 40)
+    )
+    # A kill at step 20 of the 40-step run: its config, a last checkpoint, no summary.
+    ctx = Context(tmp_path / "exp", log=logs.append, resume=True)
+    stopped = ctx.out_dir / "runs" / "a"
+    run_train(validate_lm(lm_run(text, 20)), stopped, log=lambda _: None)
+    save_config(validate_lm(lm_run(text, 40)), stopped / "config.yaml")
+    (stopped / "summary.json").unlink()
+    resumed = runs.train(ctx, "a", lm_run(text, 40))
+    assert logs[-1] == "  resume a"
+    assert losses(resumed) == losses(full)  # exact: the same 40 steps
+    again = runs.train(ctx, "a", lm_run(text, 40))
+    assert logs[-1] == "  reuse a (finished earlier with this config)"
+    assert again.summary == resumed.summary
+    other = runs.train(ctx, "a", lm_run(text, 30))  # another config: trained afresh
+    assert logs[-1] == "  train a" and other.summary["steps"] == 30
+    fresh = Context(tmp_path / "exp", log=logs.append)  # no --resume: afresh too
+    assert runs.train(fresh, "a", lm_run(text, 30)).summary["steps"] == 30
+    assert logs[-1] == "  train a"
+
+
+def losses(trained: Trained) -> list[tuple]:
+    return [(r["step"], r["train_loss"], r["val_loss"]) for r in trained.history]
+
+
+def validate_lm(config: dict):
+    return validate(LMRunConfig, config, "test")
 
 
 def test_spread_of_a_diverged_run_is_infinite_not_an_error():

@@ -805,6 +805,12 @@ def add_experiment(commands) -> None:
         help="torch CPU threads (default 1: the models are small, and more threads "
         "slow them down on a busy CPU)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped experiment in --out: reuse the runs it finished "
+        "and resume the one it left part-way (default: start afresh)",
+    )
     p.set_defaults(run=run_experiment_cmd, command="experiment")
 
 
@@ -837,6 +843,7 @@ def run_experiment_cmd(args) -> int:
         seeds=args.seeds,
         log=lambda m: print(m, file=sys.stderr),
         threads=args.threads,
+        resume=args.resume,
     )
     print(f"{args.name}: {results['verdict']}; report in {out / 'report.md'}")
     return 0

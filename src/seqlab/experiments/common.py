@@ -54,6 +54,9 @@ class Context:
     seeds: int = 1
     log: Callable[[str], None] = print
     smoke: bool = False  # tests only: smaller still than quick, to check the plumbing
+    resume: bool = (
+        False  # reuse/continue the runs an earlier invocation left in out_dir
+    )
     plots: list[str] = field(default_factory=list)
 
     def pick(self, full: Any, quick: Any, smoke: Any = None) -> Any:
@@ -77,6 +80,7 @@ def run_experiment(
     log: Callable[[str], None] = print,
     smoke: bool = False,
     threads: int = 1,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run ``exp``, write results.json, report.md and its plots into out_dir.
 
@@ -84,7 +88,10 @@ def run_experiment(
     and writes its outputs, not the claim. ``threads``: torch's CPU threads during
     the run. One by default: the experiments' models are small, and on a busy CPU
     OpenMP threads wait on each other (activations in smoke mode, 2 cores shared
-    with other jobs: 24 s on one thread, 311 s on two).
+    with other jobs: 24 s on one thread, 311 s on two). ``resume``: reuse the
+    seqlab runs an earlier invocation finished in out_dir/runs and continue the one
+    it left part-way (:func:`seqlab.experiments.runs.train`), so an experiment of
+    hours survives being stopped; run_seconds then counts this invocation only.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +104,7 @@ def run_experiment(
         f"{exp.name}: expected run time about {minutes:.3g} min on one CPU core "
         f"({'quick' if quick else 'full'} run, {seeds} seed(s))"
     )
-    ctx = Context(out_dir, quick, seeds, log, smoke)
+    ctx = Context(out_dir, quick, seeds, log, smoke, resume)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -117,6 +124,7 @@ def run_experiment(
         command=f"seqlab experiment {exp.name}{' --quick' if quick else ''} "
         f"--seeds {seeds} --threads {threads}",
         plots=ctx.plots,
+        resumed=resume,
     )
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / "report.md").write_text(render_report(results), encoding="utf-8")

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqlab import run
+from seqlab.checkpoint import has_checkpoint
 from seqlab.config import validate
 from seqlab.data import datasets, readers
 from seqlab.experiments.common import Context
 from seqlab.tasks import TASKS
+from seqlab.train import CHECKPOINTS
 
 
 @dataclass
@@ -40,15 +42,41 @@ def train(ctx: Context, name: str, config: dict[str, Any]) -> Trained:
     """Validate ``config`` (a run config as a dict) and train it into runs/NAME.
 
     A run directory left by an earlier call is replaced: an experiment rerun into
-    the same DIR starts afresh rather than refusing.
+    the same DIR starts afresh rather than refusing. With ``ctx.resume`` (``seqlab
+    experiment --resume``) a run that finished with this same config is reused, and
+    one stopped part-way (a kill, Ctrl-C, the machine going away) continues from its
+    last checkpoint; a run whose saved config differs is trained again.
     """
     cfg = validate(TASKS[config["task"]][0], config, f"experiment run {name!r}")
     run_dir = ctx.out_dir / "runs" / name
-    shutil.rmtree(run_dir, ignore_errors=True)
-    ctx.log(f"  train {name}")
-    summary = run.train(cfg, run_dir, log=lambda _: None)
+    state = _earlier(run_dir, cfg) if ctx.resume else None
+    if state == "finished":
+        ctx.log(f"  reuse {name} (finished earlier with this config)")
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    else:
+        if state != "stopped":
+            shutil.rmtree(run_dir, ignore_errors=True)
+        ctx.log(f"  {'resume' if state == 'stopped' else 'train'} {name}")
+        summary = run.train(cfg, run_dir, resume=state == "stopped", log=lambda _: None)
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return Trained(summary, [json.loads(line) for line in lines], str(run_dir))
+
+
+def _earlier(run_dir, cfg) -> str | None:
+    """What an earlier invocation left in ``run_dir`` for this same config:
+    "finished" (summary.json), "stopped" (a last checkpoint to resume), or None
+    (nothing, or a different config: train afresh)."""
+    try:
+        before = run.load_run_config(run_dir / "config.yaml")
+    except (OSError, ValueError):
+        return None
+    if before.model_dump(mode="json") != cfg.model_dump(mode="json"):
+        return None
+    if (run_dir / "summary.json").is_file():
+        return "finished"
+    if has_checkpoint(run_dir / CHECKPOINTS, "last"):
+        return "stopped"
+    return None
 
 
 def budget(
