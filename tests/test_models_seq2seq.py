@@ -81,6 +81,23 @@ def test_decoding_step_by_step_equals_the_teacher_forced_pass(name):
 
 
 @torch.no_grad()
+def test_additive_attention_projects_the_source_once_per_decoding():
+    model = model_for(**VARIANTS["attention-between-bi-gru"]).double().eval()
+    src, src_lengths, *_ = reverse_task(5, torch.Generator().manual_seed(1))
+    calls = []
+    model.decoder.attention.w_keys.register_forward_hook(lambda *a: calls.append(1))
+    state = model.start(src, src_lengths)
+    hyps = greedy_search(model, state, bos_id=BOS, eos_id=EOS, max_len=6)
+    assert len(calls) == 1  # in start(), not at each of the up to 6 steps
+    unprojected = greedy_search(  # what attention computes from W_k itself
+        model, state._replace(keys=None), bos_id=BOS, eos_id=EOS, max_len=6
+    )
+    for a, b in zip(hyps, unprojected, strict=True):
+        assert a.tokens == b.tokens and a.score == pytest.approx(b.score, abs=1e-12)
+        torch.testing.assert_close(a.attention, b.attention)
+
+
+@torch.no_grad()
 def _logits_with_context(model, tokens, state, context):
     return model.decode_step(tokens, state._replace(context=context)).logits
 

@@ -45,12 +45,21 @@ def general_score(query: Tensor, keys: Tensor, weight: Tensor) -> Tensor:
 
 
 def additive_score(
-    query: Tensor, keys: Tensor, w_query: Tensor, w_keys: Tensor, v: Tensor
+    query: Tensor,
+    keys: Tensor,
+    w_query: Tensor,
+    w_keys: Tensor,
+    v: Tensor,
+    projected_keys: Tensor | None = None,
 ) -> Tensor:
-    """e_ij = v · tanh(W_q q_i + W_k k_j). W_q (A, Dq), W_k (A, Dk), v (A,)."""
+    """e_ij = v · tanh(W_q q_i + W_k k_j). W_q (A, Dq), W_k (A, Dk), v (A,).
+
+    ``projected_keys`` (B, S, A): W_k k_j computed once per source (decoding steps
+    one token at a time would otherwise project every key again at every step)."""
     q = (query @ w_query.T).unsqueeze(2)  # (B, T, 1, A)
-    k = (keys @ w_keys.T).unsqueeze(1)  # (B, 1, S, A)
-    return torch.tanh(q + k) @ v  # (B, T, S)
+    if projected_keys is None:
+        projected_keys = keys @ w_keys.T
+    return torch.tanh(q + projected_keys.unsqueeze(1)) @ v  # (B, T, S)
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None, dim: int = -1) -> Tensor:
@@ -94,7 +103,8 @@ class Attention(nn.Module):
         key_size: Dk, the encoder output size (2H for a bidirectional encoder).
         attention_size: A, the hidden size of the additive score (default Dq).
 
-    Inputs: query (B, T, Dq), keys (B, S, Dk), mask (B, S) True at real positions.
+    Inputs: query (B, T, Dq), keys (B, S, Dk), mask (B, S) True at real positions,
+    optional projected (B, S, A): :meth:`project` of these keys, reused across steps.
     Outputs: AttentionOutput(context (B, T, Dk), weights (B, T, S)).
     """
 
@@ -127,18 +137,30 @@ class Attention(nn.Module):
             self.v = nn.Parameter(torch.empty(size).uniform_(-0.1, 0.1))
 
     def forward(
-        self, query: Tensor, keys: Tensor, mask: Tensor | None = None
+        self,
+        query: Tensor,
+        keys: Tensor,
+        mask: Tensor | None = None,
+        projected: Tensor | None = None,
     ) -> AttentionOutput:
-        return attend(self.scores(query, keys), keys, mask)
+        return attend(self.scores(query, keys, projected), keys, mask)
 
-    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
+    def project(self, keys: Tensor) -> Tensor | None:
+        """The part of the score that depends on the keys alone, to compute once per
+        source: W_k k_j (B, S, A) for the additive score; None for dot and general
+        (general already multiplies W into the shorter side)."""
+        return self.w_keys(keys) if self.score == "additive" else None
+
+    def scores(
+        self, query: Tensor, keys: Tensor, projected: Tensor | None = None
+    ) -> Tensor:
         """The unnormalised e_ij, (B, T, S)."""
         if self.score == "dot":
             return dot_score(query, keys)
         if self.score == "general":
             return general_score(query, keys, self.weight)
         return additive_score(
-            query, keys, self.w_query.weight, self.w_keys.weight, self.v
+            query, keys, self.w_query.weight, self.w_keys.weight, self.v, projected
         )
 
     def extra_repr(self) -> str:

@@ -167,6 +167,7 @@ class Captioner(nn.Module):
             src_mask=enc.mask,
             context=enc.h[:, -1],
             feed=self.decoder.initial_feed(images.shape[0], enc.h),
+            keys=self.decoder.project(enc.memory),
         )
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> DecoderOutput:

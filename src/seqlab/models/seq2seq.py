@@ -143,6 +143,7 @@ class DecoderState(NamedTuple):
     context: Tensor
     feed: Tensor | None = None
     attention: Tensor | None = None
+    keys: Tensor | None = None
 
 
 @dataclass
@@ -296,6 +297,9 @@ class ContextDecoder(nn.Module):
     def initial_feed(self, batch: int, like: Tensor) -> None:
         return None
 
+    def project(self, memory: Tensor) -> None:
+        return None
+
 
 class AttentionDecoder(nn.Module):
     """A decoder that attends over the encoder outputs at every step.
@@ -353,7 +357,7 @@ class AttentionDecoder(nn.Module):
     def attend_on_top(self, x: Tensor, state: DecoderState):
         """Luong: the last layer attends; h̃ feeds the output (and the next step)."""
         out, layer_state = self.rnn(x, to_layer_state(state.h, state.c))  # (B, T, H)
-        context, weights = self.attention(out, state.memory, state.src_mask)
+        context, weights = self.attention(out, state.memory, state.src_mask, state.keys)
         h_tilde = torch.tanh(self.combine(torch.cat([context, out], dim=-1)))
         return h_tilde, h_tilde, weights, from_layer_state(layer_state)
 
@@ -361,7 +365,7 @@ class AttentionDecoder(nn.Module):
         """Seed 000: layer 1 attends; the layers above read [h1; context]."""
         h, c = state.h, state.c
         h1, lower = self.rnn(x, to_layer_state(*_layers(h, c, 0, 1)))  # (B, T, H)
-        context, weights = self.attention(h1, state.memory, state.src_mask)
+        context, weights = self.attention(h1, state.memory, state.src_mask, state.keys)
         upper_in = self.drop(torch.cat([h1, context], dim=-1))  # (B, T, H+K)
         top, upper = self.upper(upper_in, to_layer_state(*_layers(h, c, 1, None)))
         layer_states = _cat_layers(from_layer_state(lower), from_layer_state(upper))
@@ -371,6 +375,10 @@ class AttentionDecoder(nn.Module):
         if not self.input_feeding:
             return None
         return like.new_zeros(batch, self.feed_size)
+
+    def project(self, memory: Tensor) -> Tensor | None:
+        """What attention computes from the memory alone, once per source."""
+        return self.attention.project(memory)
 
 
 def _layers(h: Tensor, c: Tensor | None, start: int, stop: int | None):
@@ -438,6 +446,7 @@ class Seq2Seq(nn.Module):
             src_mask=enc.mask,
             context=h[:, -1],
             feed=self.decoder.initial_feed(src.shape[0], h),
+            keys=self.decoder.project(enc.memory),
         )
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> DecoderOutput:
