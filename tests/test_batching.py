@@ -140,6 +140,12 @@ def test_bucket_batches_group_similar_lengths():
     ]
 
 
+def test_bucket_batches_sort_pairs_by_the_first_length_then_the_second():
+    # (target, source): a seq2seq batch pads its targets least
+    lengths = [(5, 1), (2, 9), (5, 0), (2, 3)]
+    assert bucket_batches(lengths, 2) == [[3, 1], [2, 0]]
+
+
 def test_bucket_batches_shuffle_depends_on_seed():
     lengths = list(range(100))
     runs = {str(bucket_batches(lengths, 4, shuffle=True, seed=s)) for s in range(5)}

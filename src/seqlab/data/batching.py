@@ -126,7 +126,7 @@ def pad_sequences(
 
 
 def bucket_batches(
-    lengths: Sequence[int],
+    lengths: Sequence[int] | Sequence[tuple[int, ...]],
     batch_size: int,
     *,
     by_tokens: bool = False,
@@ -135,10 +135,11 @@ def bucket_batches(
 ) -> list[list[int]]:
     """Group example indices into batches of similar length.
 
-    Indices are sorted by length (ties in index order, or in a seeded random order when
-    ``shuffle``) and cut into consecutive batches of ``batch_size`` examples, or with
+    Indices are sorted by length (a tuple of lengths sorts by its first, then the
+    next; ties in index order, or in a seeded random order when ``shuffle``) and cut into consecutive batches of ``batch_size`` examples, or with
     ``by_tokens`` of at most ``batch_size`` padded tokens (``len(batch) * max length``;
-    an example longer than that budget gets a batch of its own). With ``shuffle`` the
+    an example longer than that budget gets a batch of its own; integer lengths
+    only). With ``shuffle`` the
     batch order is shuffled too. Same ``lengths`` and ``seed`` -> same batches; every
     index appears exactly once.
     """
