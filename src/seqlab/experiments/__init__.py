@@ -39,10 +39,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("fc-vs-rnn", fc_vs_rnn.CLAIM, fc_vs_rnn.run, 13, 0.5),
         Experiment("reverse-peeky", reverse_peeky.CLAIM, reverse_peeky.run, 40, 1.5),
         Experiment(
-            "attention-length", attention_length.CLAIM, attention_length.run, 900, 1.5
+            "attention-length", attention_length.CLAIM, attention_length.run, 290, 1.5
         ),
         Experiment(
-            "better-rnnlm", better_rnnlm.CLAIM, better_rnnlm.run, 330, 1.5, seeds_full=2
+            "better-rnnlm", better_rnnlm.CLAIM, better_rnnlm.run, 560, 1.5, seeds_full=2
         ),
         Experiment(
             "transformer-speed", transformer_speed.CLAIM, transformer_speed.run, 22, 0.5
@@ -59,9 +59,9 @@ EXPERIMENTS: dict[str, Experiment] = {
             "gru-overfitting", gru_overfitting.CLAIM, gru_overfitting.run, 9, 0.3
         ),
         Experiment(
-            "dropout-schemes", dropout_schemes.CLAIM, dropout_schemes.run, 600, 0.4
+            "dropout-schemes", dropout_schemes.CLAIM, dropout_schemes.run, 140, 0.4
         ),
-        Experiment("beam", beam.CLAIM, beam.run, 500, 0.3),
+        Experiment("beam", beam.CLAIM, beam.run, 120, 0.3),
     )
 }
 

@@ -104,7 +104,7 @@ def multi30k_by_length(ctx: Context) -> dict:
     """Bahdanau et al. 2015's figure 2 on Multi30k De->En: test BLEU per bucket of
     source length (words) of a plain, a Peeky and an attention decoder, same steps
     (the GRU recipe of the ``beam`` experiment)."""
-    steps = 6000
+    steps = beam.TRANSLATION_STEPS
     out: dict[str, dict] = {}
     for name, decoder in DECODERS.items():
         per_bucket: dict[str, list[float]] = {}
