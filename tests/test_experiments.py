@@ -13,7 +13,8 @@ import re
 import pytest
 
 from seqlab.cli import main
-from seqlab.experiments import EXPERIMENTS, reverse_peeky, run_experiment
+from seqlab.config import save_config, validate
+from seqlab.experiments import EXPERIMENTS, reverse_peeky, run_experiment, runs
 from seqlab.experiments.common import (
     VERDICTS,
     Context,
@@ -21,8 +22,6 @@ from seqlab.experiments.common import (
     separated,
     spread,
 )
-from seqlab.config import save_config, validate
-from seqlab.experiments import runs
 from seqlab.experiments.runs import Trained
 from seqlab.run import train as run_train
 from seqlab.tasks.lm import LMRunConfig

@@ -136,12 +136,12 @@ def bucket_batches(
     """Group example indices into batches of similar length.
 
     Indices are sorted by length (a tuple of lengths sorts by its first, then the
-    next; ties in index order, or in a seeded random order when ``shuffle``) and cut into consecutive batches of ``batch_size`` examples, or with
-    ``by_tokens`` of at most ``batch_size`` padded tokens (``len(batch) * max length``;
-    an example longer than that budget gets a batch of its own; integer lengths
-    only). With ``shuffle`` the
-    batch order is shuffled too. Same ``lengths`` and ``seed`` -> same batches; every
-    index appears exactly once.
+    next; ties in index order, or in a seeded random order when ``shuffle``) and
+    cut into consecutive batches of ``batch_size`` examples, or with ``by_tokens``
+    of at most ``batch_size`` padded tokens (``len(batch) * max length``; an example
+    longer than that budget gets a batch of its own; integer lengths only). With
+    ``shuffle`` the batch order is shuffled too. Same ``lengths`` and ``seed`` ->
+    same batches; every index appears exactly once.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

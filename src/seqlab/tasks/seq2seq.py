@@ -367,7 +367,8 @@ class Seq2SeqTask(Task):
         if self.cfg.data.bucket_by_length:
             # sorting by the source alone left the targets of Multi30k batches 1.53x
             # their real tokens; by (target, source): 1.01x, the sources 1.13x
-            lengths = list(zip(data.tgt_lengths.tolist(), data.src_lengths.tolist()))
+            targets, sources = data.tgt_lengths.tolist(), data.src_lengths.tolist()
+            lengths = list(zip(targets, sources, strict=True))
             groups = bucket_batches(lengths, size, shuffle=True, seed=seed)
             return [torch.tensor(g) for g in groups]
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
