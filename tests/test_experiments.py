@@ -13,7 +13,7 @@ import re
 import pytest
 
 from seqlab.cli import main
-from seqlab.config import save_config, validate
+from seqlab.config import ConfigError, save_config, validate
 from seqlab.experiments import EXPERIMENTS, reverse_peeky, run_experiment, runs
 from seqlab.experiments.common import (
     VERDICTS,
@@ -175,6 +175,10 @@ def test_resume_reuses_finished_runs_and_continues_a_stopped_one(tmp_path):
     again = runs.train(ctx, "a", lm_run(text, 40))
     assert logs[-1] == "  reuse a (finished earlier with this config)"
     assert again.summary == resumed.summary
+    summary = stopped / "summary.json"  # a run that diverged is not a result
+    summary.write_text(json.dumps({**again.summary, "stop_reason": "diverged"}))
+    with pytest.raises(ConfigError, match="diverged"):
+        runs.train(ctx, "a", lm_run(text, 40))
     other = runs.train(ctx, "a", lm_run(text, 30))  # another config: trained afresh
     assert logs[-1] == "  train a" and other.summary["steps"] == 30
     fresh = Context(tmp_path / "exp", log=logs.append)  # no --resume: afresh too

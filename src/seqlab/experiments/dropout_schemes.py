@@ -77,16 +77,18 @@ def split_files(ctx: Context) -> dict[str, str]:
     once; the same text every run): data.train_path, val_path, test_path."""
     text = datasets.locate("tinyshakespeare", None, download=True).read_text("utf-8")
     n = len(text)
-    parts = {
-        "train_path": text[: int(n * TRAIN_PART)],
-        "val_path": text[int(n * HELD_OUT[0]) : int(n * HELD_OUT[1])],
-        "test_path": text[int(n * HELD_OUT[1]) :],
+    cuts = {
+        "train_path": (0.0, TRAIN_PART),
+        "val_path": HELD_OUT,
+        "test_path": (HELD_OUT[1], 1.0),
     }
     out = ctx.out_dir / "data"
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for key, part in parts.items():
-        path = out / f"{key.removesuffix('_path')}.txt"
+    for key, (start, end) in cuts.items():
+        part = text[int(n * start) : int(n * end)]
+        # the cut in the name: runs of another cut have another config (--resume)
+        path = out / f"{key.removesuffix('_path')}-{start:g}-{end:g}.txt"
         if not path.is_file() or path.read_text("utf-8") != part:
             path.write_text(part, encoding="utf-8")
         paths[key] = str(path)
@@ -187,8 +189,8 @@ def summarize(ctx, results, missing) -> dict:
             "text trains, 80-90% validates, the last 10% tests; the "
             f"{vocab:,} most frequent training words kept; a "
             f"two-layer LSTM LM of {size} units (embedding = hidden), bptt 35, batch "
-            "20, AdamW lr 3e-3 with cosine decay, clip 0.25; evaluated about once an "
-            "epoch, the weights of the best validation perplexity are tested."
+            "20, AdamW lr 3e-3 with cosine decay, clip 0.25; evaluated about every 2 "
+            "epochs, the weights of the best validation perplexity are tested."
         ),
         tables=[
             settings_table(

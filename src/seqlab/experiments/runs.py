@@ -64,16 +64,22 @@ def train(ctx: Context, name: str, config: dict[str, Any]) -> Trained:
 
 def _earlier(run_dir, cfg) -> str | None:
     """What an earlier invocation left in ``run_dir`` for this same config:
-    "finished" (summary.json), "stopped" (a last checkpoint to resume), or None
-    (nothing, or a different config: train afresh)."""
+    "finished" (summary.json of a run that did not diverge), "stopped" (a last
+    checkpoint to resume), or None (nothing, or a different config: train afresh).
+    The config is the run's identity: data files it names are not read, so an
+    experiment names a derived file by what it holds (see dropout_schemes)."""
     try:
         before = run.load_run_config(run_dir / "config.yaml")
     except (OSError, ValueError):
         return None
     if before.model_dump(mode="json") != cfg.model_dump(mode="json"):
         return None
-    if (run_dir / "summary.json").is_file():
-        return "finished"
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or cut short while being written
+        summary = None
+    if summary is not None and summary.get("stop_reason") != "diverged":
+        return "finished"  # a diverged run raised in its own invocation: not a result
     if has_checkpoint(run_dir / CHECKPOINTS, "last"):
         return "stopped"
     return None

@@ -134,7 +134,8 @@ class DecoderState(NamedTuple):
     for decoders without attention).
     """
 
-    same_across_beams = ("memory", "src_mask", "context")  # the source: not reordered
+    # the source: not reordered
+    same_across_beams = ("memory", "src_mask", "context", "keys")
 
     h: Tensor
     c: Tensor | None
