@@ -62,6 +62,8 @@ def test_resume_equals_uninterrupted(pattern_file, tmp_path, reset_state):
     train(config(40), full)
     part = tmp_path / "part"
     train(config(20), part)  # stops mid-epoch, saves
+    with open(part / "metrics.jsonl", "a") as f:  # killed after a line, before its save
+        f.write('{"step": 30, "train_loss": 9.0, "val_loss": 9.0}\n')
     train(config(40), part, resume=True)
     assert losses(part) == losses(full)  # bitwise: dropout RNG, carried state, Adam
     assert (

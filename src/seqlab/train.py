@@ -721,6 +721,12 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
+        if distributed.is_main():  # a kill between a metrics line and its checkpoint
+            records = [json_safe(r) for r in self.state.history]
+            (self.run_dir / "metrics.jsonl").write_text(
+                "".join(json.dumps(r, allow_nan=False) + "\n" for r in records),
+                encoding="utf-8",
+            )
         self.log(f"resumed from {ckpt.path} at step {self.state.step}")
 
     def _saved_carry(self, saved: dict):
