@@ -54,9 +54,8 @@ class Context:
     seeds: int = 1
     log: Callable[[str], None] = print
     smoke: bool = False  # tests only: smaller still than quick, to check the plumbing
-    resume: bool = (
-        False  # reuse/continue the runs an earlier invocation left in out_dir
-    )
+    # reuse / continue the runs an earlier invocation left in out_dir (--resume)
+    resume: bool = False
     plots: list[str] = field(default_factory=list)
 
     def pick(self, full: Any, quick: Any, smoke: Any = None) -> Any:

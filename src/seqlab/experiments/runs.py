@@ -49,40 +49,37 @@ def train(ctx: Context, name: str, config: dict[str, Any]) -> Trained:
     """
     cfg = validate(TASKS[config["task"]][0], config, f"experiment run {name!r}")
     run_dir = ctx.out_dir / "runs" / name
-    state = _earlier(run_dir, cfg) if ctx.resume else None
-    if state == "finished":
+    summary, resumable = _earlier(run_dir, cfg) if ctx.resume else (None, False)
+    if summary is not None:
         ctx.log(f"  reuse {name} (finished earlier with this config)")
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     else:
-        if state != "stopped":
+        if not resumable:
             shutil.rmtree(run_dir, ignore_errors=True)
-        ctx.log(f"  {'resume' if state == 'stopped' else 'train'} {name}")
-        summary = run.train(cfg, run_dir, resume=state == "stopped", log=lambda _: None)
+        ctx.log(f"  {'resume' if resumable else 'train'} {name}")
+        summary = run.train(cfg, run_dir, resume=resumable, log=lambda _: None)
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return Trained(summary, [json.loads(line) for line in lines], str(run_dir))
 
 
-def _earlier(run_dir, cfg) -> str | None:
-    """What an earlier invocation left in ``run_dir`` for this same config:
-    "finished" (summary.json of a run that did not diverge), "stopped" (a last
-    checkpoint to resume), or None (nothing, or a different config: train afresh).
+def _earlier(run_dir, cfg) -> tuple[dict | None, bool]:
+    """What an earlier invocation left in ``run_dir`` for this same config: the
+    summary of a run that finished without diverging, else whether a last checkpoint
+    is there to resume; (None, False) for nothing or another config (train afresh).
     The config is the run's identity: data files it names are not read, so an
     experiment names a derived file by what it holds (see dropout_schemes)."""
     try:
         before = run.load_run_config(run_dir / "config.yaml")
     except (OSError, ValueError):
-        return None
+        return None, False
     if before.model_dump(mode="json") != cfg.model_dump(mode="json"):
-        return None
+        return None, False
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):  # none yet, or cut short while being written
         summary = None
     if summary is not None and summary.get("stop_reason") != "diverged":
-        return "finished"  # a diverged run raised in its own invocation: not a result
-    if has_checkpoint(run_dir / CHECKPOINTS, "last"):
-        return "stopped"
-    return None
+        return summary, False  # a diverged run raised in its own invocation
+    return None, has_checkpoint(run_dir / CHECKPOINTS, "last")
 
 
 def budget(
