@@ -84,6 +84,8 @@ def test_smoke_run_writes_report_results_and_plots(name, tmp_path):
     assert all(p.endswith(".png") for p in results["plots"])
     # the report is a function of results.json alone: no figure comes from elsewhere
     assert render_report(saved) == report
+    # no f-string left unformatted in the prose
+    assert not re.search(r"\{[^}]*\}", saved["reading"] + saved["setup"])
     assert numbers(report) <= numbers((tmp_path / "results.json").read_text())
 
 

@@ -47,7 +47,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "transformer-speed", transformer_speed.CLAIM, transformer_speed.run, 22, 0.5
         ),
-        Experiment("parallel-rnn", parallel_rnn.CLAIM, parallel_rnn.run, 50, 1.5),
+        Experiment("parallel-rnn", parallel_rnn.CLAIM, parallel_rnn.run, 170, 1.5),
         Experiment("peephole", peephole.CLAIM, peephole.run, 10, 0.5),
         Experiment("decoders", decoders.CLAIM, decoders.run, 44, 0.6),
         Experiment("bidirectional", bidirectional.CLAIM, bidirectional.run, 26, 0.6),

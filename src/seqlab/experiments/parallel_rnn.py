@@ -158,7 +158,7 @@ def plot(ctx: Context, lm: dict, memory: dict) -> None:
         left.plot([t for t, _ in curve], [v for _, v in curve], marker=".", label=name)
     left.set_xlabel("training wall-clock (s)")
     left.set_ylabel("validation loss (nats/char), seed 0")
-    left.set_title("Tiny Shakespeare, equal time")
+    left.set_title("Tiny Shakespeare, same steps")
     left.legend()
     names = list(memory["models"])
     right.bar(
@@ -206,7 +206,7 @@ def summarize(ctx, lm, memory, steps) -> dict:
         + f"; MinGRU {'matches or beats' if matches else 'trails'} the best of GRU "
         "and LSTM; training tokens/s "
         + ", ".join(f"{v:,.0f} ({n})" for n, v in speed.items())
-        + ". On the adding problem at T={memory['T']} after "
+        + f". On the adding problem at T={memory['T']} after "
         f"{memory['steps']} steps the test MSE is "
         + ", ".join(f"{fmt(r['mse'], 4)} ({name})" for name, r in mem.items())
         + f" (solved below {SOLVED}, predicting 1 scores 0.167): MinGRU "
