@@ -67,3 +67,14 @@ def test_bench_scan_json_has_what_the_check_reads(monkeypatch, capsys):
     assert modes["MinGRU", "parallel", 64] > 0
     assert modes["MinGRU", "sequential", 64] > 0
     assert ("MinGRU", "sequential", 128) not in modes
+
+
+def test_bench_options_out_of_range_are_one_line_errors(capsys):
+    for argv in (
+        ["bench", "rnn", "--repeats", "0"],
+        ["bench", "scan", "--max-steps", "32"],
+        ["bench", "export", "nowhere", "--repeats", "0"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("seqlab bench: error: --") and err.count("\n") == 1
