@@ -14,6 +14,8 @@ from seqlab.models.lm import RNNLMConfig
 from seqlab.models.seq2seq import DecoderState, Seq2SeqConfig
 from seqlab.models.tagger import TaggerConfig
 from seqlab.models.transformer import KVCache, TransformerLMConfig, TransformerState
+from seqlab.models.transformer_classifier import TransformerClassifierConfig
+from seqlab.models.transformer_tagger import TransformerTaggerConfig
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -34,11 +36,21 @@ def lengths_for(B: int, T: int) -> torch.Tensor:
     return torch.tensor([T] + [max(1, T - i) for i in range(1, B)])
 
 
-def test_classifier(tmp_path):
+CLASSIFIERS = {
+    "classifier": ClassifierConfig(
+        embedding_size=8, hidden_size=12, bidirectional=True
+    ),
+    "transformer_classifier": TransformerClassifierConfig(
+        d_model=16, num_heads=2, num_layers=2, d_ff=32, pooling="attention"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", CLASSIFIERS)
+def test_classifier(tmp_path, kind):
     torch.manual_seed(0)
-    cfg = ClassifierConfig(embedding_size=8, hidden_size=12, bidirectional=True)
-    model = build_model(cfg, vocab_size=V, num_classes=4).eval()
-    (path,) = export_model(model, "classifier", tmp_path / "clf.onnx")
+    model = build_model(CLASSIFIERS[kind], vocab_size=V, num_classes=4).eval()
+    (path,) = export_model(model, kind, tmp_path / "clf.onnx")
     s = session(path)
     for B, T in SHAPES:
         x, n = torch.randint(1, V, (B, T)), lengths_for(B, T)
@@ -46,15 +58,31 @@ def test_classifier(tmp_path):
         close(got, model(x, n).logits)
 
 
-@pytest.mark.parametrize("head", ["crf", "softmax"])
-def test_tagger_emissions(tmp_path, head):
-    torch.manual_seed(0)
-    cfg = TaggerConfig(
-        embedding_size=8, hidden_size=12, char_hidden_size=5, head=head, dropout=0.1
+def tagger_config(kind: str, head: str):
+    if kind == "tagger":
+        return TaggerConfig(
+            embedding_size=8, hidden_size=12, char_hidden_size=5, head=head, dropout=0.1
+        )
+    return TransformerTaggerConfig(
+        embedding_size=8,
+        char_hidden_size=5,
+        d_model=16,
+        num_heads=2,
+        num_layers=1,
+        d_ff=32,
+        head=head,
+        dropout=0.1,
     )
+
+
+@pytest.mark.parametrize("kind", ["tagger", "transformer_tagger"])
+@pytest.mark.parametrize("head", ["crf", "softmax"])
+def test_tagger_emissions(tmp_path, head, kind):
+    torch.manual_seed(0)
+    cfg = tagger_config(kind, head)
     model = build_model(cfg, vocab_size=V, num_tags=5, num_chars=9, num_features=0)
     model.eval()
-    (path,) = export_model(model, "tagger", tmp_path / "tag.onnx")
+    (path,) = export_model(model, kind, tmp_path / "tag.onnx")
     s = session(path)
     assert [i.name for i in s.get_inputs()] == ["input", "lengths", "chars"]
     for B, T in SHAPES:
@@ -204,3 +232,49 @@ def test_bench_export_names_a_run_it_cannot_time(tmp_path, capsys):
     assert main(["bench", "export", str(run)]) == 2
     err = capsys.readouterr().err
     assert "seqlab bench: error:" in err and f"{run} is a seq2seq run" in err
+
+
+def test_cli_exports_a_transformer_classifier_run_and_refuses_its_seq2seq(
+    tmp_path, capsys
+):
+    from seqlab.cli import main
+
+    for name, n in (("train", 40), ("val", 6), ("test", 6)):
+        rows = [
+            f"{'good fine' if i % 2 else 'bad poor'} text {i}\t{'ab'[i % 2]}"
+            for i in range(n)
+        ]
+        (tmp_path / f"{name}.tsv").write_text("\n".join(rows) + "\n")
+    data = ", ".join(f"{s}_path: {tmp_path / s}.tsv" for s in ("train", "val", "test"))
+    config = tmp_path / "clf.yaml"
+    config.write_text(
+        f"task: classify\ndata: {{{data}}}\n"
+        "model: {kind: transformer, d_model: 16, num_heads: 2, num_layers: 1, "
+        "d_ff: 32}\n"
+        "train: {batch_size: 8, max_steps: 2, progress: false}\n"
+    )
+    run, out = tmp_path / "clf", tmp_path / "clf.onnx"
+    assert main(["train", str(config), "--out", str(run)]) == 0
+    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+    assert [i.name for i in session(out).get_inputs()] == ["input", "lengths"]
+    capsys.readouterr()
+    assert main(["bench", "export", str(run), "--repeats", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["kind"] for r in rows} == {"transformer_classifier"}
+    assert all(r["max_abs_diff"] < 1e-4 for r in rows)
+
+    config = tmp_path / "dates.yaml"
+    config.write_text(
+        "task: seq2seq\n"
+        "data: {dataset: generated_dates, size: 1100, val_size: 20}\n"
+        "model: {kind: transformer, d_model: 16, num_heads: 2, encoder_layers: 1, "
+        "decoder_layers: 1, d_ff: 32}\n"
+        "train: {batch_size: 16, max_steps: 1, progress: false}\n"
+    )
+    run = tmp_path / "dates"
+    assert main(["train", str(config), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "'transformer (seq2seq)' cannot be exported" in err
+    assert "transformer_classifier" in err and err.count("\n") == 1

@@ -1,12 +1,15 @@
 """Export a trained run to ONNX, so that inference needs onnxruntime and no seqlab.
 
 Each exportable kind becomes one graph (two for seq2seq) with plain tensor inputs
-and outputs and dynamic batch and length axes:
+and outputs and dynamic batch and length axes (a ``transformer`` model is exported
+as its task's kind: ``transformer_classifier``, ``transformer_tagger``):
 
-- classifier: ``input`` (B, T) ids, ``lengths`` (B,) -> ``logits`` (B, C).
-- tagger: ``input``, ``lengths`` (+ ``chars`` (B, T, W), ``features`` (B, T) when
-  the model reads them) -> ``emissions`` (B, T, C). A CRF head's Viterbi decoding is
-  a post-step on the emissions with the transition matrix (``crf.*`` weights).
+- classifier, transformer_classifier: ``input`` (B, T) ids, ``lengths`` (B,) ->
+  ``logits`` (B, C).
+- tagger, transformer_tagger: ``input``, ``lengths`` (+ ``chars`` (B, T, W),
+  ``features`` (B, T) when the model reads them) -> ``emissions`` (B, T, C). A CRF
+  head's Viterbi decoding is a post-step on the emissions with the transition matrix
+  (``crf.*`` weights).
 - rnn_lm: ``input`` (B, T), ``h`` (L, B, H) [, ``c`` for LSTM] -> ``logits``
   (B, T, V), ``h_out`` [, ``c_out``]; start from zeros, feed the outputs back.
 - transformer_lm: one step: ``input`` (B, 1) and per layer ``past_key_i``/
@@ -31,7 +34,24 @@ from torch import Tensor, nn
 from seqlab.cells import LSTMState
 
 OPSET = 17
-EXPORTABLE = ("classifier", "tagger", "rnn_lm", "transformer_lm", "seq2seq")
+EXPORTABLE = (
+    "classifier",
+    "transformer_classifier",
+    "tagger",
+    "transformer_tagger",
+    "rnn_lm",
+    "transformer_lm",
+    "seq2seq",
+)
+# model.kind "transformer" is one per task: its graph is named by the task
+TRANSFORMER_KINDS = {"classify": "transformer_classifier", "tag": "transformer_tagger"}
+
+
+def graph_kind(task: str, kind: str) -> str:
+    """The exported kind of a ``task`` run whose ``model.kind`` is ``kind``."""
+    if kind == "transformer":
+        return TRANSFORMER_KINDS.get(task, f"transformer ({task})")
+    return kind
 
 
 class ExportError(ValueError):
@@ -48,11 +68,13 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Path]
 
     loaded = load_run(run_dir, device="cpu")
     out = Path(out) if out is not None else Path(run_dir) / "model.onnx"
-    return export_model(loaded.model, loaded.cfg.model.kind, out)
+    kind = graph_kind(loaded.cfg.task, loaded.cfg.model.kind)
+    return export_model(loaded.model, kind, out)
 
 
 def export_model(model: nn.Module, kind: str, out: Path) -> list[Path]:
-    """Write ``model`` (of ``model.kind`` ``kind``) as ONNX graph(s) at ``out``."""
+    """Write ``model`` (of kind ``kind``: :func:`graph_kind`) as ONNX graph(s) at
+    ``out``."""
     if kind not in EXPORTABLE:
         raise ExportError(
             f"model kind {kind!r} cannot be exported to ONNX; exportable kinds: "
@@ -139,15 +161,14 @@ class TaggerGraph(nn.Module):
             self.axes["features"] = bt
 
     def forward(self, input: Tensor, lengths: Tensor, *extra: Tensor) -> Tensor:
-        """``Tagger.emissions`` in eval mode, with an exportable character encoder."""
+        """``emissions`` in eval mode, with an exportable character encoder."""
         m, rest = self.model, iter(extra)
         parts = [m.embedding(input)]  # (B, T, E)
         if self.chars:
             parts.append(_char_features(m.chars, next(rest)))  # (B, T, 2*Hc)
         if self.features:
             parts.append(m.features(next(rest)))  # (B, T, F)
-        states, _ = m.rnn(torch.cat(parts, dim=-1), lengths=lengths)  # (B, T, D*H)
-        return m.output(states)
+        return m.scores(torch.cat(parts, dim=-1), lengths)
 
     def sample(self, batch: int = 2, length: int = 5) -> tuple[Tensor, ...]:
         V = self.model.embedding.num_embeddings
@@ -326,7 +347,9 @@ def _state(fields: list[str], values: tuple[Tensor, ...]):
 
 GRAPHS = {
     "classifier": ClassifierGraph,
+    "transformer_classifier": ClassifierGraph,
     "tagger": TaggerGraph,
+    "transformer_tagger": TaggerGraph,
     "rnn_lm": RNNLMGraph,
     "transformer_lm": TransformerLMGraph,
 }

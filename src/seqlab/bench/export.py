@@ -12,7 +12,9 @@ from seqlab.utils import markdown_table
 
 EXPORT_SHAPES = {  # kind -> (batch, length) pairs; length: tokens in, or cached
     "classifier": ((1, 32), (32, 32)),
+    "transformer_classifier": ((1, 32), (32, 32)),
     "tagger": ((1, 32), (32, 32)),
+    "transformer_tagger": ((1, 32), (32, 32)),
     "rnn_lm": ((1, 1), (32, 1)),  # one step with the recurrent state
     "transformer_lm": ((1, 64), (32, 64)),  # one step after 64 cached positions
 }
@@ -43,11 +45,11 @@ def bench_export(run_dir: str, repeats: int = 50) -> list[ExportRow]:
     import tempfile
     from pathlib import Path
 
-    from seqlab.export import GRAPHS, ExportError, export_model
+    from seqlab.export import GRAPHS, ExportError, export_model, graph_kind
     from seqlab.run import load_run
 
     loaded = load_run(run_dir, device="cpu")
-    kind = loaded.cfg.model.kind
+    kind = graph_kind(loaded.cfg.task, loaded.cfg.model.kind)
     if kind not in EXPORT_SHAPES:
         raise ExportError(
             f"seqlab bench export times {', '.join(EXPORT_SHAPES)} runs; "

@@ -77,7 +77,8 @@ class TaggerOutput:
 class TaggerBase(nn.Module):
     """What every tagger shares around its encoder: word (+ character, + feature)
     inputs, the per-token head, the loss and ``decode``. A subclass builds its
-    encoder between ``_build_inputs`` and ``_build_head`` and writes ``emissions``.
+    encoder between ``_build_inputs`` and ``_build_head`` and writes ``scores``, the
+    encoder and head on the joint input vectors (which ONNX export reuses).
     """
 
     cfg: TaggerConfig
@@ -138,6 +139,10 @@ class TaggerBase(nn.Module):
         features: Tensor | None = None,
     ) -> Tensor:
         """Per-token tag scores (B, T, C)."""
+        return self.scores(self.drop(self.embed(input, chars, features)), lengths)
+
+    def scores(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Per-token tag scores (B, T, C) of the joint input vectors x (B, T, I)."""
         raise NotImplementedError
 
     def embed(
@@ -203,15 +208,7 @@ class Tagger(TaggerBase):
         directions = 2 if cfg.bidirectional else 1
         self._build_head(cfg, directions * cfg.hidden_size, num_tags)
 
-    def emissions(
-        self,
-        input: Tensor,
-        lengths: Tensor,
-        chars: Tensor | None = None,
-        features: Tensor | None = None,
-    ) -> Tensor:
-        """Per-token tag scores (B, T, C)."""
-        x = self.drop(self.embed(input, chars, features))  # (B, T, I)
+    def scores(self, x: Tensor, lengths: Tensor) -> Tensor:
         states, _ = self.rnn(x, lengths=lengths)  # (B, T, D*H)
         return self.output(self.drop(states))
 

@@ -72,6 +72,11 @@ class TransformerClassifier(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(cfg.d_model, num_classes)
 
+    @property
+    def embedding(self) -> nn.Embedding:
+        """The token embedding (the encoder's), as the recurrent classifier's."""
+        return self.encoder.embedding
+
     def forward(
         self, input: Tensor, lengths: Tensor, targets: Tensor | None = None
     ) -> ClassifierOutput:

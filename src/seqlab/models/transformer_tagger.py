@@ -77,14 +77,6 @@ class TransformerTagger(TaggerBase):
         )
         self._build_head(cfg, cfg.d_model, num_tags)
 
-    def emissions(
-        self,
-        input: Tensor,
-        lengths: Tensor,
-        chars: Tensor | None = None,
-        features: Tensor | None = None,
-    ) -> Tensor:
-        """Per-token tag scores (B, T, C)."""
-        x = self.project(self.drop(self.embed(input, chars, features)))  # (B, T, D)
-        states = self.encoder.encode(x, lengths)  # unit scale: no sqrt(D)
+    def scores(self, x: Tensor, lengths: Tensor) -> Tensor:
+        states = self.encoder.encode(self.project(x), lengths)  # unit scale: no sqrt(D)
         return self.output(self.drop(states))
