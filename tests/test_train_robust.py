@@ -18,6 +18,7 @@ from seqlab import cli, run
 from seqlab.checkpoint import CheckpointError, load_checkpoint
 from seqlab.config import ConfigError
 from seqlab.run import Validation, load_run, train
+from seqlab.tasks.base import Capabilities
 from seqlab.train import TrainConfig, Trainer
 
 
@@ -221,6 +222,8 @@ def test_bf16_is_refused_before_training_where_the_cpu_lacks_it(
 class Searcher:
     """A task whose evaluation takes a beam; it records the options it got."""
 
+    capabilities = Capabilities(beam=True)
+
     def __init__(self):
         self.calls = []
 
@@ -348,6 +351,8 @@ def test_the_progress_bar_ends_where_the_time_budget_does():
 class Slow:
     """A task whose evaluation takes 2 s for a whole split, less for a part."""
 
+    capabilities = Capabilities(partial_eval=True)
+
     def __init__(self):
         self.fractions = []
 
@@ -373,6 +378,12 @@ def test_final_evaluations_are_cut_to_what_fits_in_the_budget():
     roomy(None)
     assert roomy.task.fractions == [Validation.PROBE, None]  # the whole splits fit
     assert roomy.note() is None
+    whole = Slow()
+    whole.capabilities = Capabilities()  # it does not declare partial_eval
+    undeclared = Validation(whole, log=lambda message: None)
+    undeclared.before_final(seconds_left=1.0, eval_seconds=0.0)
+    undeclared(None)
+    assert whole.fractions == [None] and undeclared.note() is None
 
 
 def test_a_run_ended_by_its_time_budget_is_complete_until_the_budget_grows(

@@ -17,7 +17,6 @@ directory) and all return the same summary.
 
 from __future__ import annotations
 
-import inspect
 import json
 import tempfile
 import time
@@ -151,9 +150,10 @@ def _train(
 class Validation:
     """The trainer's ``evaluate``: the task's metrics on val. When the final
     evaluations of a run with a time budget do not fit in what is left (as the
-    last evaluation took; untimed: assumed not to), a task that searches does so
-    greedily, and a task that can cut a split (``fraction``) evaluates the first
-    part of each split that fits, timed on 2% of val."""
+    last evaluation took; untimed: assumed not to), a task that searches (its
+    capabilities say ``beam``) does so greedily, and one that can cut a split
+    (``partial_eval``: ``fraction=``) evaluates the first part of each split that
+    fits, timed on 2% of val."""
 
     PROBE = 0.02  # of val, timed to see how much fits
 
@@ -163,7 +163,7 @@ class Validation:
         self.options: dict[str, Any] = {}  # for task.evaluate, e.g. {"beam": 1}
         self.used: dict[str, Any] | None = None  # options of the last call
         self.deadline: float | None = None  # perf_counter the final ones end by
-        self.params = inspect.signature(task.evaluate).parameters
+        self.can = task.capabilities  # partial_eval: fraction=; beam: beam=
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         self.used = self.final_options(model)
@@ -172,7 +172,7 @@ class Validation:
     def time_whole(self, model: nn.Module) -> float | None:
         """Seconds a whole val evaluation takes, timed on 2% of it (None: the task
         cannot evaluate a part)."""
-        if "fraction" not in self.params:
+        if not self.can.partial_eval:
             return None
         start = time.perf_counter()
         self.task.evaluate(model, "val", **self.options, fraction=self.PROBE)
@@ -184,9 +184,9 @@ class Validation:
         need = eval_seconds * (1 + len(_final_splits(self.task)))
         if eval_seconds > 0 and need <= seconds_left:
             return
-        if "fraction" in self.params:
+        if self.can.partial_eval:
             self.deadline = time.perf_counter() + max(seconds_left, 0.0)
-        if "beam" in self.params:
+        if self.can.beam:
             self.options = {"beam": 1}
             self.log(
                 f"final evaluation: greedy search, to end within train.max_minutes "

@@ -1,6 +1,7 @@
 """The captioning command-line contract, end to end on tiny synthetic shapes."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -81,6 +82,30 @@ def test_evaluate_reports_exact_match_and_bleu(run_dir, capsys):
     assert main(["evaluate", str(run_dir), "--split", "test", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert {"test_exact_match", "test_bleu", "test_loss"} <= set(metrics)
+
+
+def test_a_cut_evaluation_scores_the_first_pictures_only(run_dir):
+    from seqlab.run import load_run
+
+    loaded = load_run(run_dir, device="cpu")
+    task, model = loaded.task, loaded.model
+    assert task.capabilities.partial_eval
+    task.load_data(None)
+    whole = task.evaluate(model, "val")
+    assert task.evaluate(model, "val", fraction=1.0) == whole
+    first = task.evaluate(model, "val", fraction=0.25)  # 5 of the 20 pictures
+    val, rows = task.tensors["val"], task.tensors["val"].image_of < 5
+    task.tensors["val"] = replace(
+        val,
+        images=val.images[:5],
+        image_of=val.image_of[rows],
+        tgt_in=val.tgt_in[rows],
+        tgt_out=val.tgt_out[rows],
+        lengths=val.lengths[rows],
+    )
+    task.references["val"] = task.references["val"][:5]
+    assert first == task.evaluate(model, "val")  # as if val were those 5 pictures
+    assert set(first) == set(whole)
 
 
 def test_plot_attention_over_a_picture(run_dir, picture, tmp_path):

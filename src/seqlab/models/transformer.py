@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from seqlab.config import Section
 from seqlab.models.lm import LMOutput
+from seqlab.models.seq2seq import Seq2SeqOutput, sequence_loss
 
 
 class KVCache(NamedTuple):
@@ -456,20 +457,13 @@ class Transformer(nn.Module):
         src_lengths: Tensor,
         tgt_in: Tensor,
         targets: Tensor | None = None,
-    ):
-        from seqlab.models.seq2seq import Seq2SeqOutput
-
+    ) -> Seq2SeqOutput:
         hidden, _ = self.decode(tgt_in, self.start(src, src_lengths))
         logits = self.output(hidden)  # (B, T, V)
         loss = None
         if targets is not None:
             smoothing = self.cfg.label_smoothing if self.training else 0.0
-            loss = F.cross_entropy(
-                logits.flatten(0, 1),
-                targets.flatten(),
-                ignore_index=0,
-                label_smoothing=smoothing,
-            )
+            loss = sequence_loss(logits, targets, smoothing)
         return Seq2SeqOutput(logits, loss, None)
 
     # ---- the decoding protocol of seqlab.decode ----------------------------------

@@ -46,6 +46,9 @@ class Capabilities:
     generates: bool = False  # continues a prompt (seqlab generate)
     images: bool = False  # reads pictures (predict/plot-attention --image)
     attention_plot: bool = False  # plot-attention draws its attention
+    # evaluate(..., fraction=f) scores the first part of a split: the final
+    # evaluations of a run with train.max_minutes cut to what fits
+    partial_eval: bool = False
 
     def names(self) -> list[str]:
         """The capabilities this task has, by name."""
@@ -61,6 +64,7 @@ CAPABILITY_WORDS = {
     "generates": "does not continue a prompt",
     "images": "does not read pictures",
     "attention_plot": "has no attention to draw",
+    "partial_eval": "evaluates whole splits only",
 }
 
 

@@ -62,6 +62,7 @@ from seqlab.models.transformer_captioner import TransformerCaptionerConfig
 from seqlab.tasks.base import Capabilities, Task, build_vocab, model_kind
 from seqlab.tasks.seq2seq import DecodeConfig
 from seqlab.train import TrainConfig
+from seqlab.utils import head_count
 
 TWEMOJI_ZIP = "captioning/twemoji-cldr.zip"  # under the data directory
 USER_FORMATS = ("flickr8k", "karpathy", "coco")
@@ -225,6 +226,7 @@ class CaptionTask(Task):
         sampling=True,
         images=True,
         attention_plot=True,
+        partial_eval=True,
     )
 
     monitor = "val_exact_match"
@@ -306,15 +308,22 @@ class CaptionTask(Task):
     # ---- evaluation ------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(
-        self, model: nn.Module, split: str = "val", beam: int | None = None
+        self,
+        model: nn.Module,
+        split: str = "val",
+        beam: int | None = None,
+        fraction: float | None = None,
     ) -> dict[str, float]:
-        """Loss, exact match and BLEU of the split's decoded captions."""
+        """Loss, exact match and BLEU of the split's decoded captions; ``fraction``:
+        of its first pictures only (what a time budget leaves room for)."""
         import sacrebleu
 
         model.eval()
-        hyps = self.search(model, self.tensors[split].images, beam)
+        data = self.tensors[split]
+        limit = head_count(len(data.images), fraction)
+        hyps = self.search(model, data.images[:limit], beam)
         outputs = [self.detokenize(h.tokens) for h in hyps]
-        refs = self.references[split]
+        refs = self.references[split][:limit]
         exact = sum(o in r for o, r in zip(outputs, refs, strict=True)) / len(refs)
         streams = [
             [r[k] if k < len(r) else None for r in refs]
@@ -322,15 +331,18 @@ class CaptionTask(Task):
         ]
         bleu = sacrebleu.corpus_bleu(outputs, streams).score
         return {
-            f"{split}_loss": self.loss(model, split),
+            f"{split}_loss": self.loss(model, split, limit),
             f"{split}_exact_match": exact,
             f"{split}_bleu": bleu,
         }
 
-    def loss(self, model: nn.Module, split: str) -> float:
+    def loss(self, model: nn.Module, split: str, limit: int | None = None) -> float:
+        """Mean token loss of the split's captions (of its first ``limit`` pictures)."""
         data, device = self.tensors[split], _device(model)
         total, count = 0.0, 0
         rows = torch.arange(len(data.image_of))
+        if limit is not None:
+            rows = rows[data.image_of < limit]
         for chunk in rows.split(self.cfg.data.eval_batch_size):
             batch = data.batch(chunk).to(device)
             out = model(**batch.inputs(), targets=batch.targets)

@@ -141,7 +141,7 @@ class LMTask(Task):
     """Builds vocab, streams, model inputs and evaluation for one LM run config."""
 
     name = "lm"
-    capabilities = Capabilities(generates=True, sampling=True)
+    capabilities = Capabilities(generates=True, sampling=True, partial_eval=True)
 
     monitor = "val_loss"  # what picks the best checkpoint; lower is better
     maximize = False

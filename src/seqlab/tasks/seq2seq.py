@@ -235,7 +235,12 @@ class Seq2SeqTask(Task):
 
     name = "seq2seq"
     capabilities = Capabilities(
-        predicts=True, beam=True, nbest=True, sampling=True, attention_plot=True
+        predicts=True,
+        beam=True,
+        nbest=True,
+        sampling=True,
+        attention_plot=True,
+        partial_eval=True,
     )
 
     maximize = True  # monitor (set per data set below): accuracy or BLEU
@@ -529,7 +534,7 @@ class Seq2SeqTask(Task):
         """Cross-attention of every layer and head, (L, nh, N + 1, S) in source
         order, of a Transformer reading ``result``'s input and its own output
         (teacher-forced); None for a model without them (the RNN seq2seq)."""
-        if not hasattr(model, "cross_attention") or not result.output_tokens:
+        if self.cfg.model.kind != "transformer" or not result.output_tokens:
             return None
         device = _device(model)
         src = torch.tensor([self.encode_source(self.clean_input(result.source, 1))])
