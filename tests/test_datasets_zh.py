@@ -257,3 +257,28 @@ def test_crosswoz_act_labels_are_intent_domain_pairs_once_each():
         ("Request", "餐馆", "名称", ""),
     ]
     assert crosswoz_act_labels(acts) == ("General-greet", "Inform-餐馆", "Request-餐馆")
+
+
+@pytest.mark.parametrize(
+    "direction, chosen, expected",
+    [("en-zh", None, "zh"), ("zh-en", None, "13a"), ("en-zh", "char", "char")],
+)
+def test_tatoeba_direction_picks_the_bleu_tokenisation_of_its_record(
+    direction, chosen, expected
+):
+    from seqlab.data.vocab import Vocab
+    from seqlab.run import as_run_config
+    from seqlab.tasks.seq2seq import Seq2SeqTask
+
+    data = {"dataset": "tatoeba", "direction": direction, "tokenizer": "zh_char"}
+    if chosen:
+        data["bleu_tokenize"] = chosen
+    cfg = as_run_config({"task": "seq2seq", "data": data, "model": {}})
+    assert Seq2SeqTask(cfg, None, Vocab()).bleu_tokenize == expected
+
+
+def test_a_direction_the_data_set_lacks_is_refused_and_own_files_take_any(tmp_path):
+    with pytest.raises(ValueError, match=r"data\.direction for tatoeba must be one of"):
+        Seq2SeqDataConfig(dataset="tatoeba", direction="de-en", tokenizer="zh_char")
+    (tmp_path / "p.tsv").write_text("a\tb\n")
+    Seq2SeqDataConfig(path=str(tmp_path / "p.tsv"), direction="en-zh")

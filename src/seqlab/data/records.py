@@ -33,7 +33,9 @@ class DataSetRecord:
     split: str  # the split rule, in words
     tokenizer: str | None = None  # the tokenizer its shipped configs use
     metric: str = "accuracy"  # accuracy | bleu | f1 | loss | rmse | exact_match
-    bleu_tokenize: str | None = None  # sacreBLEU: 13a, zh (translation sets)
+    # sacreBLEU's tokenisation (translation sets): 13a, zh; or one per direction
+    bleu_tokenize: str | dict[str, str] | None = None
+    directions: tuple[str, ...] = ()  # seq2seq: the data.direction values it has
     add_bos: bool = False  # lm: <bos> before each document
     add_eos: bool = False  # lm: <eos> after each document (a generation stops there)
     chinese: bool = False  # tag: characters are the tokens (predict joins them)
@@ -43,6 +45,12 @@ class DataSetRecord:
     # (data config, data dir) -> split name -> examples: the reader and split rule
     # (None: the task reads it, tasks/<task>.py read_splits)
     load: Callable[[Any, str | Path | None], dict[str, list]] | None = None
+
+    def bleu_tokenization(self, direction: str) -> str | None:
+        """sacreBLEU's tokenisation of outputs in ``direction`` (e.g. en-zh)."""
+        if isinstance(self.bleu_tokenize, dict):
+            return self.bleu_tokenize[direction]
+        return self.bleu_tokenize
 
 
 _TOY_SPLIT = "the last {test} test, the data.val_size before them val, the rest train"
@@ -197,6 +205,7 @@ DATA_SETS: dict[str, DataSetRecord] = {
             tokenizer="subword",
             metric="bleu",
             bleu_tokenize="13a",
+            directions=("de-en", "en-de"),
             load=pairs.load_multi30k,
         ),
         DataSetRecord(
@@ -207,7 +216,8 @@ DATA_SETS: dict[str, DataSetRecord] = {
             "by unique Chinese sentence: 2,000 test, data.val_size val",
             tokenizer="zh_char",
             metric="bleu",
-            bleu_tokenize="13a",  # zh when the target is Chinese (direction en-zh)
+            bleu_tokenize={"zh-en": "13a", "en-zh": "zh"},  # zh: Chinese outputs
+            directions=("zh-en", "en-zh"),
             load=pairs.read_tatoeba,
         ),
         DataSetRecord(

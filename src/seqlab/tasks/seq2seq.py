@@ -68,7 +68,6 @@ Pair = tuple[str, str]
 # own files: the longest output decoded, decode.max_length or the longest training
 # target + <eos> if that is longer
 OUTPUT_LENGTH_FILE = "max_output.json"
-DIRECTIONS = {"multi30k": ("de-en", "en-de"), "tatoeba": ("zh-en", "en-zh")}
 
 
 class Seq2SeqDataConfig(OwnData):
@@ -78,8 +77,8 @@ class Seq2SeqDataConfig(OwnData):
     # what picks the best checkpoint; default: the data set's (own files: bleu for
     # word and subword tokens, exact-match accuracy for characters)
     metric: Literal["accuracy", "bleu"] | None = None
-    # sacreBLEU's tokenisation of the outputs; default: the data set's, else 13a
-    # (zh for Chinese targets)
+    # sacreBLEU's tokenisation of the outputs; default: the data set's (for its
+    # direction: zh for Chinese targets), else 13a
     bleu_tokenize: Literal["13a", "zh", "char", "none"] | None = None
     # generated_dates only: pairs drawn (repeats are dropped), seed, dates' range
     # (two-digit years need less than 100 years; date.txt's range by default)
@@ -87,7 +86,8 @@ class Seq2SeqDataConfig(OwnData):
     seed: int = 0
     first_date: dt.date = dates.FIRST
     last_date: dt.date = dates.LAST
-    # multi30k: de-en or en-de; tatoeba: zh-en or en-zh
+    # a translation set's direction (its record's directions): multi30k de-en or
+    # en-de; tatoeba zh-en or en-zh
     direction: Literal["de-en", "en-de", "zh-en", "en-zh"] = "de-en"
     # subword: sentencepiece unigram (= unigram); bpe: byte-pair encoding
     tokenizer: Literal[
@@ -124,11 +124,11 @@ class Seq2SeqDataConfig(OwnData):
                 f"data.bpe_dropout needs data.tokenizer bpe, got {self.tokenizer!r}"
             )
         check_opencc(self.tokenizer, self.opencc)
-        allowed = DIRECTIONS.get(self.dataset or "", (self.direction,))
-        if self.direction not in allowed and not self.own_files():
+        known = None if self.own_files() else records.record(self.dataset)
+        if known and known.directions and self.direction not in known.directions:
             raise ValueError(
                 f"data.direction for {self.dataset} must be one of "
-                f"{', '.join(allowed)}, got {self.direction!r}"
+                f"{', '.join(known.directions)}, got {self.direction!r}"
             )
         return self
 
@@ -260,10 +260,9 @@ class Seq2SeqTask(Task):
         # means little: a line is one "word")
         self.scores = {metric} if known else {metric, "accuracy"}
         self.translation = "bleu" in self.scores  # (its name before own files)
-        # sacreBLEU's tokenisation of the outputs: its zh one for Chinese
-        chinese = data.direction.endswith("-zh") and data.dataset in DIRECTIONS
-        tokenize = data.bleu_tokenize or (known.bleu_tokenize if known else None)
-        self.bleu_tokenize = "zh" if chinese else tokenize or "13a"
+        # sacreBLEU's tokenisation of the outputs: yours, the data set's, or 13a
+        tokenize = known.bleu_tokenization(data.direction) if known else None
+        self.bleu_tokenize = data.bleu_tokenize or tokenize or "13a"
         self.monitor = f"val_{metric}"
         self.pairs: dict[str, list[Pair]] = {}
         self.tensors: dict[str, PairTensors] = {}
