@@ -159,6 +159,21 @@ def test_predict_nbest_and_sampling_for_pictures(run_dir, picture, capsys):
     assert len(rows) == 2 and [r[0] for r in rows] == ["0", "0"]
     assert main([*argv, "--beam", "2"]) == 0
     assert capsys.readouterr().out.strip() == rows[0][2]
+    assert main([*argv, "--beam", "2", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["caption"] == rows[0][2] and str(one["score"]) == rows[0][1]
+    named = picture.with_name("狗.png")  # a name json must not escape
+    named.write_bytes(picture.read_bytes())
+    assert (
+        main(["predict", str(run_dir), "--image", str(named), "--nbest", "2", "--json"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "狗.png" in out
+    best = json.loads(out)["nbest"]
+    assert [(b["caption"], str(b["score"])) for b in best] == [
+        (r[2], r[1]) for r in rows
+    ]
 
     def sample(seed):
         assert main([*argv, "--sample", "--temperature", "3", "--seed", seed]) == 0

@@ -28,10 +28,12 @@ with :class:`UnsupportedOption`, one line naming the option and the task.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from seqlab import decode
 from seqlab.data.vocab import Vocab
 
 
@@ -168,3 +170,25 @@ def _others(capability: str) -> str:
     if not having:
         return ""
     return f"; it applies to {' and '.join(having)} runs"
+
+
+# ---- what the tasks that decode with a search share (seq2seq, caption) -------------
+def search_options(
+    decode_cfg: Any, beam: int = 1, options: decode.SearchOptions | None = None
+) -> decode.SearchOptions:
+    """``options`` (default: a search of ``beam``) with the run's length penalty
+    (``decode_cfg``: the run config's ``decode`` section)."""
+    options = options or decode.SearchOptions(beam_size=beam)
+    return dataclasses.replace(options, length_penalty=decode_cfg.length_penalty)
+
+
+def nbest_entry(
+    index: int, source: dict[str, str], output_key: str, results: list, as_json: bool
+) -> str:
+    """The n-best outputs (``.text``, ``.score``) of input ``index``: one JSON object
+    (``source``'s keys and an "nbest" list of {output_key, score}), or a line each:
+    ``index<TAB>score<TAB>text``, best first."""
+    if as_json:
+        best = [{output_key: r.text, "score": r.score} for r in results]
+        return json.dumps({**source, "nbest": best}, ensure_ascii=False)
+    return "\n".join(f"{index}\t{r.score}\t{r.text}" for r in results)

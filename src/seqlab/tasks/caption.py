@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -59,7 +59,14 @@ from seqlab.data.pictures import (  # they lived here: old names kept
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
 from seqlab.models.transformer_captioner import TransformerCaptionerConfig
-from seqlab.tasks.base import Capabilities, Task, build_vocab, model_kind
+from seqlab.tasks.base import (
+    Capabilities,
+    Task,
+    build_vocab,
+    model_kind,
+    nbest_entry,
+    search_options,
+)
 from seqlab.tasks.seq2seq import DecodeConfig
 from seqlab.train import TrainConfig
 from seqlab.utils import head_count
@@ -355,16 +362,8 @@ class CaptionTask(Task):
     ) -> list[decode.Hypothesis]:
         """Greedy (beam 1) or beam search for pictures (N, 3, P, P) uint8, in
         batches of data.eval_batch_size."""
-        options = self.search_options(beam or self.cfg.decode.beam_size)
+        options = search_options(self.cfg.decode, beam or self.cfg.decode.beam_size)
         return [found[0] for found in self.search_nbest(model, images, options)]
-
-    def search_options(
-        self, beam: int = 1, options: decode.SearchOptions | None = None
-    ) -> decode.SearchOptions:
-        """``options`` (default: a search of ``beam``) with the run's length
-        penalty."""
-        options = options or decode.SearchOptions(beam_size=beam)
-        return replace(options, length_penalty=self.cfg.decode.length_penalty)
 
     def search_nbest(
         self, model: nn.Module, images: Tensor, options: decode.SearchOptions
@@ -403,12 +402,6 @@ class CaptionTask(Task):
         ]
         return to_images(np.stack(arrays))
 
-    def caption(
-        self, model: nn.Module, paths: list[str], beam: int = 1
-    ) -> list[Caption]:
-        """The model's caption of each picture file, with attention maps."""
-        return self.caption_images(model, paths, self.read_images(paths), beam)
-
     @torch.no_grad()
     def caption_images(
         self, model: nn.Module, names: list[str], images: Tensor, beam: int = 1
@@ -426,7 +419,8 @@ class CaptionTask(Task):
             maps = hyp.attention.float().cpu().view(-1, G, G)  # (N + 1, G, G)
             attention = maps.double().round(decimals=4).tolist()
             tokens += [EOS] * (len(attention) - len(hyp.tokens))
-        return Caption(path, self.detokenize(hyp.tokens), tokens, hyp.score, attention)
+        score = round(hyp.score, 4)
+        return Caption(path, self.detokenize(hyp.tokens), tokens, score, attention)
 
     def predict(
         self,
@@ -442,10 +436,7 @@ class CaptionTask(Task):
         paths = [line.strip() for line in lines if line.strip()]
         if not paths:
             return []
-        if options is None:
-            results = self.caption(model, paths, beam)
-            return [r.to_json() if as_json else r.text for r in results]
-        options = self.search_options(beam, options)
+        options = search_options(self.cfg.decode, beam, options)
         with torch.no_grad():
             found = self.search_nbest(model.eval(), self.read_images(paths), options)
         described = [
@@ -454,15 +445,10 @@ class CaptionTask(Task):
         ]
         if options.nbest == 1:
             return [r[0].to_json() if as_json else r[0].text for r in described]
-        return [nbest_entry(i, r, as_json) for i, r in enumerate(described)]
-
-
-def nbest_entry(index: int, results: list[Caption], as_json: bool) -> str:
-    """The n-best captions of picture ``index``: one JSON object, or a line each."""
-    if as_json:
-        best = [{"caption": r.text, "score": round(r.score, 4)} for r in results]
-        return json.dumps({"image": results[0].image, "nbest": best})
-    return "\n".join(f"{index}\t{r.score:.4f}\t{r.text}" for r in results)
+        return [
+            nbest_entry(i, {"image": r[0].image}, "caption", r, as_json)
+            for i, r in enumerate(described)
+        ]
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -60,7 +60,13 @@ from seqlab.data.tokenizers import (
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.seq2seq import Seq2SeqConfig
 from seqlab.models.transformer import TransformerConfig
-from seqlab.tasks.base import Capabilities, Task, build_vocab
+from seqlab.tasks.base import (
+    Capabilities,
+    Task,
+    build_vocab,
+    nbest_entry,
+    search_options,
+)
 from seqlab.train import TrainConfig
 from seqlab.utils import head_count
 
@@ -434,16 +440,8 @@ class Seq2SeqTask(Task):
     ) -> list[decode.Hypothesis]:
         """Greedy (beam 1) or beam search for every id list; results in the input
         order."""
-        options = self.search_options(beam)
+        options = search_options(self.cfg.decode, beam)
         return [found[0] for found in self.search_nbest(model, sources, options)]
-
-    def search_options(
-        self, beam: int = 1, options: decode.SearchOptions | None = None
-    ) -> decode.SearchOptions:
-        """``options`` (default: a search of ``beam``) with the run's length
-        penalty."""
-        options = options or decode.SearchOptions(beam_size=beam)
-        return replace(options, length_penalty=self.cfg.decode.length_penalty)
 
     def search_nbest(
         self,
@@ -476,7 +474,9 @@ class Seq2SeqTask(Task):
         self, model: nn.Module, lines: list[str], beam: int = 1
     ) -> list[Translation]:
         """The model's output for each input line (see the module docstring)."""
-        found = self.translate_nbest(model, lines, self.search_options(beam))
+        found = self.translate_nbest(
+            model, lines, search_options(self.cfg.decode, beam)
+        )
         return [results[0] for results in found]
 
     @torch.no_grad()
@@ -563,20 +563,14 @@ class Seq2SeqTask(Task):
         (index: the input's line, from 0; score: the log-probability), best first,
         or one JSON object with an "nbest" list.
         """
-        options = self.search_options(beam, options)
+        options = search_options(self.cfg.decode, beam, options)
         found = self.translate_nbest(model, lines, options)
         if options.nbest == 1:
             return [r[0].to_json() if as_json else r[0].text for r in found]
-        return [nbest_entry(i, r, as_json) for i, r in enumerate(found)]
-
-
-def nbest_entry(index: int, results: list[Translation], as_json: bool) -> str:
-    """The n-best outputs of input ``index``: one JSON object, or a line each."""
-    if as_json:
-        best = [{"output": r.text, "score": r.score} for r in results]
-        entry = {"input": results[0].source, "nbest": best}
-        return json.dumps(entry, ensure_ascii=False)
-    return "\n".join(f"{index}\t{r.score}\t{r.text}" for r in results)
+        return [
+            nbest_entry(i, {"input": r[0].source}, "output", r, as_json)
+            for i, r in enumerate(found)
+        ]
 
 
 def make_tokenizer(
