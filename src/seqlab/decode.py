@@ -27,12 +27,14 @@ length.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+from seqlab.utils import map_state
 
 
 def filter_logits(
@@ -238,19 +240,6 @@ class Hypothesis(NamedTuple):
     tokens: list[int]
     score: float
     attention: Tensor | None
-
-
-def map_state(fn: Callable[[Tensor], Tensor], state: Any) -> Any:
-    """``fn`` applied to every tensor of a state tree (NamedTuples, tuples, lists,
-    dicts; None stays None)."""
-    if state is None:
-        return None
-    if isinstance(state, Tensor):
-        return fn(state)
-    if isinstance(state, dict):
-        return {k: map_state(fn, v) for k, v in state.items()}
-    parts = [map_state(fn, s) for s in state]
-    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
 
 
 def first_tensor(state: Any) -> Tensor | None:

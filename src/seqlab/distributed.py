@@ -23,6 +23,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from seqlab.utils import map_state
+
 
 def available() -> bool:
     """True inside an initialised process group of more than one process."""
@@ -126,19 +128,10 @@ def gather(obj: Any) -> list[Any]:
     if not available():
         return [obj]
     out: list[Any] = [None] * world_size()
-    dist.all_gather_object(out, _to_cpu(obj))
+    dist.all_gather_object(out, map_state(lambda t: t.detach().cpu(), obj))
     return out
 
 
 def barrier() -> None:
     if available():
         dist.barrier()
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, (tuple, list)):
-        parts = [_to_cpu(o) for o in obj]
-        return type(obj)(*parts) if hasattr(obj, "_fields") else type(obj)(parts)
-    return obj

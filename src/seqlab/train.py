@@ -53,7 +53,13 @@ from seqlab.checkpoint import (
     step_name,
 )
 from seqlab.config import Section
-from seqlab.utils import clip_grad_norm, detach, json_safe, seed_everything
+from seqlab.utils import (
+    clip_grad_norm,
+    detach,
+    json_safe,
+    map_state,
+    seed_everything,
+)
 
 
 class TrainConfig(Section):
@@ -714,7 +720,7 @@ class Trainer:
         self._saved_train = ckpt.meta.get("config", {}).get("train", {})
         if saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
-        self.carry = _to_device(self._saved_carry(saved), self.device)
+        self.carry = map_state(lambda t: t.to(self.device), self._saved_carry(saved))
         rng = saved["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available():
@@ -852,12 +858,3 @@ def _tensorboard_writer(path: Path):
     except ImportError:  # tensorboard is an optional extra
         return None
     return SummaryWriter(str(path))
-
-
-def _to_device(state, device: torch.device):
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.to(device)
-    parts = [_to_device(s, device) for s in state]
-    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)

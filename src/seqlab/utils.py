@@ -7,7 +7,7 @@ import functools
 import math
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -45,19 +45,25 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float | None) -> floa
     return float(torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True))
 
 
-def detach(state):
+def map_state(fn: Callable[[Tensor], Tensor], state: Any) -> Any:
+    """``fn`` applied to every tensor of a state tree (NamedTuples, tuples, lists,
+    dicts); other leaves (None, numbers, strings) stay as they are."""
+    if isinstance(state, Tensor):
+        return fn(state)
+    if isinstance(state, dict):
+        return {k: map_state(fn, v) for k, v in state.items()}
+    if not isinstance(state, (tuple, list)):
+        return state
+    parts = [map_state(fn, s) for s in state]
+    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+
+
+def detach(state: Any) -> Any:
     """Cut the autograd graph behind a recurrent state (a tensor or a tuple of them).
 
     Truncated BPTT: the state's values flow into the next batch, its history does not.
     """
-    if state is None:
-        return None
-    if isinstance(state, Tensor):
-        return state.detach()
-    if isinstance(state, dict):
-        return {k: detach(v) for k, v in state.items()}
-    parts = [detach(s) for s in state]
-    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+    return map_state(Tensor.detach, state)
 
 
 def markdown_table(header: str, rows: Iterable[Iterable[object]], left: int = 1) -> str:
