@@ -13,6 +13,8 @@ from seqlab.data.datasets import (
     DATASETS,
     DataError,
 )
+from seqlab.data.pairs import read_tatoeba as read_tatoeba_pairs
+from seqlab.data.pairs import tatoeba_split
 from seqlab.data.readers import (
     crosswoz_act_labels,
     crosswoz_domain,
@@ -28,8 +30,7 @@ from seqlab.tasks.classify import (
     crosswoz_splits,
     split_dialogues,
 )
-from seqlab.tasks.seq2seq import Seq2SeqDataConfig, tatoeba_split
-from seqlab.tasks.seq2seq import read_tatoeba as read_tatoeba_pairs
+from seqlab.tasks.seq2seq import Seq2SeqDataConfig
 from seqlab.tasks.tag import bmes_words, ner_sentence, seg_sentence
 
 REAL = os.environ.get("SEQLAB_DATA")

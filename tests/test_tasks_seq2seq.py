@@ -110,7 +110,7 @@ def test_translation_is_scored_with_sacrebleu(tmp_path):
     pairs = [("ein hund", "a dog"), ("eine katze", "a cat"), ("ein haus", "a house")]
     vocab = Vocab.build([t.split() for pair in pairs for t in pair])
     task = Seq2SeqTask(cfg, WordTokenizer(), vocab)
-    task.set_pairs({"train": pairs, "val": pairs})
+    task.set_data({"train": pairs, "val": pairs})
     torch.manual_seed(0)
     model = build_model(cfg.model, **task.model_sizes).eval()
     result = task.evaluate(model, "val")

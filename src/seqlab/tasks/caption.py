@@ -49,13 +49,7 @@ from seqlab.data import records
 from seqlab.data.batching import CaptionBatch, pad_sequences
 from seqlab.data.images import BACKGROUNDS, decode_image, read_image
 from seqlab.data.owndata import OwnData, own_splits
-from seqlab.data.pictures import (  # they lived here: old names kept
-    Split,
-    pictures_splits,
-    shapes_splits,  # noqa: F401
-    twemoji_splits,  # noqa: F401
-    user_splits,  # noqa: F401
-)
+from seqlab.data.pictures import Split, pictures_splits
 from seqlab.data.vocab import EOS, Vocab
 from seqlab.models.captioner import CaptionerConfig
 from seqlab.models.transformer_captioner import TransformerCaptionerConfig
@@ -276,8 +270,6 @@ class CaptionTask(Task):
                 to_images(split.images), image_of, tgt_in, tgt_out, lengths
             )
             self.references[name] = split.references
-
-    set_splits = set_data  # its name before the task contract
 
     def tokenize(self, text: str) -> list[str]:
         return tokenize(text.lower() if self.cfg.data.lowercase else text)

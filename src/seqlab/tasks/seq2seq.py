@@ -27,7 +27,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Discriminator, Field, Tag, model_validator
@@ -38,15 +38,6 @@ from seqlab.config import Section
 from seqlab.data import dates, readers, records
 from seqlab.data.batching import PairBatch, bucket_batches, pad_sequences
 from seqlab.data.owndata import OwnData, own_splits
-from seqlab.data.pairs import (  # the split rules lived here: old names kept
-    TATOEBA_SEED,  # noqa: F401
-    TATOEBA_TEST,  # noqa: F401
-    read_crosswoz_chat,  # noqa: F401
-    read_multi30k,  # noqa: F401
-    read_tatoeba,  # noqa: F401
-    split_toy,  # noqa: F401
-    tatoeba_split,  # noqa: F401
-)
 from seqlab.data.tokenizers import (
     SUBWORD_KINDS,
     OpenCCConversion,
@@ -64,6 +55,7 @@ from seqlab.tasks.base import (
     Capabilities,
     Task,
     build_vocab,
+    model_kind,
     nbest_entry,
     search_options,
 )
@@ -145,20 +137,13 @@ class DecodeConfig(Section):
     max_length: int = Field(100, ge=1)  # output tokens, <eos> included
 
 
-def _model_kind(value: Any) -> str:
-    """model.kind: seq2seq (recurrent, the default) or transformer."""
-    if isinstance(value, dict):
-        return value.get("kind", "seq2seq")
-    return getattr(value, "kind", "seq2seq")
-
-
 class Seq2SeqRunConfig(Section):
     task: Literal["seq2seq"] = "seq2seq"
     data: Seq2SeqDataConfig
     model: Annotated[
         Annotated[Seq2SeqConfig, Tag("seq2seq")]
         | Annotated[TransformerConfig, Tag("transformer")],
-        Discriminator(_model_kind),
+        Discriminator(model_kind("seq2seq")),
     ]
     train: TrainConfig = TrainConfig()
     decode: DecodeConfig = DecodeConfig()
@@ -265,7 +250,6 @@ class Seq2SeqTask(Task):
         # a named set: its metric; own files: exact match too (BLEU of characters
         # means little: a line is one "word")
         self.scores = {metric} if known else {metric, "accuracy"}
-        self.translation = "bleu" in self.scores  # (its name before own files)
         # sacreBLEU's tokenisation of the outputs: yours, the data set's, or 13a
         tokenize = known.bleu_tokenization(data.direction) if known else None
         self.bleu_tokenize = data.bleu_tokenize or tokenize or "13a"
@@ -330,8 +314,6 @@ class Seq2SeqTask(Task):
                 targets = [targets[i] for i in keep]
             self.pairs[split] = items
             self.tensors[split] = pair_tensors(sources, targets)
-
-    set_pairs = set_data  # its name before the task contract
 
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)
