@@ -28,6 +28,7 @@ from seqlab.data import datasets
 from seqlab.experiments import runs
 from seqlab.experiments.common import (
     Context,
+    fmt,
     outcome,
     pyplot,
     save_figure,
@@ -132,20 +133,23 @@ def run(ctx: Context) -> dict:
     schemes, missing = available()
     results = {}
     for name, keys in schemes.items():
-        ppl, seconds, steps = [], [], 0
+        trained = []
         for seed in range(ctx.seeds):
             ctx.log(f"  {name}, seed {seed}")
             label = "-".join(f"{k}{v}" for k, v in keys.items()) + f"-seed{seed}"
-            trained = runs.train(ctx, label, config(ctx, keys, seed))
-            ppl.append(trained.summary.get("test_ppl", trained.summary["val_ppl"]))
-            seconds.append(trained.summary.get("train_seconds", 0.0))
-            steps = trained.summary["steps"]
+            trained.append(runs.train(ctx, label, config(ctx, keys, seed)))
+        ppl = [t.summary.get("test_ppl", t.summary["val_ppl"]) for t in trained]
+        last = [t.history[-1] for t in trained]  # the last evaluation: overfitting?
         results[name] = {
             "keys": keys,
             "test_ppl": spread(ppl),
             "runs": ppl,
-            "steps": steps,
-            "seconds": spread(seconds),
+            "steps": trained[0].summary["steps"],
+            "seconds": spread([t.summary.get("train_seconds", 0.0) for t in trained]),
+            "best_step": spread([t.summary["best_step"] or 0 for t in trained]),
+            "last_train_loss": spread([r["train_loss"] for r in last]),
+            "last_val_loss": spread([r["val_loss"] for r in last]),
+            "curves": [t.curve("val_ppl") for t in trained],
         }
     plot(ctx, results)
     return summarize(ctx, results, missing)
@@ -153,8 +157,15 @@ def run(ctx: Context) -> dict:
 
 def plot(ctx: Context, results: dict) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    spread_bars(ax, results, "test_ppl", "test perplexity (mean ± std over seeds)")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    for name, r in results.items():
+        curve = r["curves"][0]
+        left.plot([s for s, _ in curve], [v for _, v in curve], marker=".", label=name)
+    left.set_xlabel("training step")
+    left.set_ylabel("validation perplexity, seed 0")
+    left.set_yscale("log")
+    left.legend(fontsize=7)
+    spread_bars(right, results, "test_ppl", "test perplexity (mean ± std over seeds)")
     save_figure(fig, ctx.plot_path("dropout_schemes.png"))
 
 
@@ -164,13 +175,21 @@ def summarize(ctx, results, missing) -> dict:
     lowers = {n: separated(none, results[n]["test_ppl"], ctx.seeds) for n in others}
     held = all(lowers.values()) if len(results) > 2 else None
     steps = results["none"]["steps"]
+    plain = results["none"]
     reading = (
         "Test perplexity: "
         + ", ".join(
             f"{r['test_ppl']['mean']:.1f} ± {r['test_ppl']['std']:.1f} ({n})"
             for n, r in results.items()
         )
-        + ". "
+        + ". Below no dropout by more than 2 standard errors: "
+        + (", ".join(n for n in others if lowers[n]) or "none")
+        + "; not: "
+        + (", ".join(n for n in others if not lowers[n]) or "none")
+        + f". Without dropout the best validation comes at step "
+        f"{fmt(plain['best_step'], 0)} of {steps}; at the last evaluation its "
+        f"training loss is {fmt(plain['last_train_loss'], 2)} and its validation "
+        f"loss {fmt(plain['last_val_loss'], 2)} (it overfits). "
         + (
             "Not run, the model config has no key for them yet: "
             + "; ".join(missing)
@@ -194,9 +213,15 @@ def summarize(ctx, results, missing) -> dict:
         ),
         tables=[
             settings_table(
-                "Test perplexity (mean ± std over seeds)",
+                "Test perplexity, and the best and last evaluations (mean ± std over "
+                "seeds)",
                 results,
-                {"test_ppl": ("test perplexity", 1)},
+                {
+                    "test_ppl": ("test perplexity", 1),
+                    "best_step": ("best step", 0),
+                    "last_train_loss": ("last train loss", 2),
+                    "last_val_loss": ("last val loss", 2),
+                },
             )
         ],
         reading=reading,
