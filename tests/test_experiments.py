@@ -287,3 +287,30 @@ def test_readme_claims_table_matches_the_published_results():
         else:
             assert table[name] == "not run yet", name
             assert zh[name] == "尚未运行", name
+
+
+def test_beam_verdict_pairs_each_model_with_its_own_greedy_search():
+    """Models that differ by 2 BLEU from seed to seed, each gaining 0.5 from the
+    beam: held (an unpaired comparison of the means would call it noise); a gain
+    whose sign changes from model to model is not."""
+    from seqlab.experiments import beam
+
+    def results(gains):
+        greedy = [20.0, 22.0, 24.0]
+        out = {}
+        for p in beam.PENALTIES:
+            for w in beam.WIDTHS:
+                gain = [d if w > 1 else 0.0 for d in gains]
+                out[f"beam {w}, length penalty {p}"] = {
+                    "width": w,
+                    "length_penalty": p,
+                    "bleu": spread([g + d for g, d in zip(greedy, gain, strict=True)]),
+                    "gain": spread(gain),
+                    "gains": gain,
+                    "seconds": spread([1.0, 1.0, 1.0]),
+                }
+        return out
+
+    ctx = Context(out_dir=None, seeds=3)
+    assert beam.summarize(ctx, results([0.5, 0.6, 0.4]), 10)["held"] is True
+    assert beam.summarize(ctx, results([1.0, -0.8, 0.4]), 10)["held"] is False
