@@ -314,3 +314,36 @@ def test_beam_verdict_pairs_each_model_with_its_own_greedy_search():
     ctx = Context(out_dir=None, seeds=3)
     assert beam.summarize(ctx, results([0.5, 0.6, 0.4]), 10)["held"] is True
     assert beam.summarize(ctx, results([1.0, -0.8, 0.4]), 10)["held"] is False
+
+
+def test_a_run_another_process_is_training_is_waited_for_then_reused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    import subprocess
+    import sys
+    import time
+
+    text = tmp_path / "pattern.txt"
+    text.write_text("the cat sat on the mat. " * 60, encoding="utf-8")
+    lock = tmp_path / "exp" / "runs" / "a.lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(  # another invocation, busy with run "a"
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            f"f = open({str(lock)!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True); time.sleep(3)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    logs: list[str] = []
+    ctx = Context(tmp_path / "exp", log=logs.append, resume=True)
+    start = time.perf_counter()
+    trained = runs.train(ctx, "a", lm_run(text, 10))
+    assert time.perf_counter() - start > 1.0  # it waited for the holder
+    assert logs[:2] == ["  wait: another process is training a", "  train a"]
+    assert trained.summary["steps"] == 10 and holder.wait() == 0
+    with open(lock, "a") as f:  # released: nobody holds it now
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

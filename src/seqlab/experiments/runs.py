@@ -8,9 +8,12 @@ and trainer as ``seqlab train``, so a figure here is a figure of seqlab itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from seqlab import run
@@ -46,19 +49,46 @@ def train(ctx: Context, name: str, config: dict[str, Any]) -> Trained:
     experiment --resume``) a run that finished with this same config is reused, and
     one stopped part-way (a kill, Ctrl-C, the machine going away) continues from its
     last checkpoint; a run whose saved config differs is trained again.
+
+    A run is trained under a lock (runs/NAME.lock): a second invocation into the
+    same DIR (another core working through the runs in another order) waits for
+    the run the first is training, then reuses it with --resume.
     """
     cfg = validate(TASKS[config["task"]][0], config, f"experiment run {name!r}")
     run_dir = ctx.out_dir / "runs" / name
-    summary, resumable = _earlier(run_dir, cfg) if ctx.resume else (None, False)
-    if summary is not None:
-        ctx.log(f"  reuse {name} (finished earlier with this config)")
-    else:
-        if not resumable:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        ctx.log(f"  {'resume' if resumable else 'train'} {name}")
-        summary = run.train(cfg, run_dir, resume=resumable, log=lambda _: None)
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    with _exclusive(run_dir.with_name(f"{name}.lock"), name, ctx.log):
+        summary, resumable = _earlier(run_dir, cfg) if ctx.resume else (None, False)
+        if summary is not None:
+            ctx.log(f"  reuse {name} (finished earlier with this config)")
+        else:
+            if not resumable:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            ctx.log(f"  {'resume' if resumable else 'train'} {name}")
+            summary = run.train(cfg, run_dir, resume=resumable, log=lambda _: None)
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return Trained(summary, [json.loads(line) for line in lines], str(run_dir))
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, name: str, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (POSIX; elsewhere no lock), waiting
+    for another process that holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one invocation per DIR
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"  wait: another process is training {name}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _earlier(run_dir, cfg) -> tuple[dict | None, bool]:
