@@ -347,3 +347,45 @@ def test_a_run_another_process_is_training_is_waited_for_then_reused(tmp_path):
     assert trained.summary["steps"] == 10 and holder.wait() == 0
     with open(lock, "a") as f:  # released: nobody holds it now
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_cached_part_is_reused_only_with_resume_and_the_same_config(tmp_path):
+    calls, logs = [], []
+
+    def compute():
+        calls.append(1)
+        return {"accuracy": 0.5 + len(calls), "lengths": (3, 8)}
+
+    ctx = Context(tmp_path, log=logs.append, resume=True)
+    first = runs.cached(ctx, "toy-seed0", {"steps": 10, "lengths": (3, 8)}, compute)
+    again = runs.cached(ctx, "toy-seed0", {"steps": 10, "lengths": (3, 8)}, compute)
+    assert first == {"accuracy": 1.5, "lengths": (3, 8)} and len(calls) == 1
+    assert again == {"accuracy": 1.5, "lengths": [3, 8]}  # as JSON keeps it
+    assert logs == ["  reuse toy-seed0 (finished earlier with this config)"]
+    other = runs.cached(ctx, "toy-seed0", {"steps": 20, "lengths": (3, 8)}, compute)
+    assert other["accuracy"] == 2.5
+    fresh = Context(tmp_path, resume=False)  # no --resume: computed again
+    assert runs.cached(fresh, "toy-seed0", {"steps": 20}, compute)["accuracy"] == 3.5
+    (tmp_path / "runs" / "toy-seed0.json").write_text('{"config": {"ste')  # cut short
+    assert runs.cached(ctx, "toy-seed0", {"steps": 20}, compute)["accuracy"] == 4.5
+
+
+def test_attention_length_resumed_reuses_its_toy_models_and_redraws_the_map(tmp_path):
+    logs: list[str] = []
+    first = run_experiment(
+        EXPERIMENTS["attention-length"], tmp_path, smoke=True, log=lambda m: None
+    )
+    (tmp_path / "attention_longest.png").unlink()
+    again = run_experiment(
+        EXPERIMENTS["attention-length"],
+        tmp_path,
+        smoke=True,
+        log=logs.append,
+        resume=True,
+    )
+    from seqlab.experiments import attention_length
+
+    reused = [m for m in logs if m.startswith("  reuse reverse-")]
+    assert len(reused) == len(attention_length.DECODERS)  # one seed in smoke mode
+    assert (tmp_path / "attention_longest.png").is_file()
+    assert again["plots"] == first["plots"] and again["reading"] == first["reading"]

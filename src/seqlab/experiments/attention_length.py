@@ -73,25 +73,43 @@ def run(ctx: Context) -> dict:
     long_from = (lengths[0] + lengths[1] + 1) // 2
     results, example = {}, None
     for name, decoder in DECODERS.items():
-        per_bucket = {f"{a}-{b}": [] for a, b in ranges}
-        longest_half, seconds = [], []
+        runs_ = []
         for seed in range(ctx.seeds):
             ctx.log(f"  {name}, seed {seed}")
-            net = toyseq.model(seed, hidden_size=hidden, decoder=decoder)
-            fitted = toyseq.train(net, "reverse", lengths, steps=steps, seed=seed)
-            scores = toyseq.evaluate(net, "reverse", test)
-            for a, b in ranges:
-                acc = scores.token_accuracy(lambda n, a=a, b=b: a <= n <= b)
-                per_bucket[f"{a}-{b}"].append(acc)
-            longest_half.append(scores.token_accuracy(lambda n: n >= long_from))
-            seconds.append(fitted.seconds)
-            if decoder == "attention" and seed == 0:
-                example = heat_map(ctx, test, scores)
+
+            def reverse(decoder=decoder, seed=seed) -> dict:
+                net = toyseq.model(seed, hidden_size=hidden, decoder=decoder)
+                fitted = toyseq.train(net, "reverse", lengths, steps=steps, seed=seed)
+                scores = toyseq.evaluate(net, "reverse", test)
+                return {
+                    "parameters": parameters(net),
+                    "by_length": {
+                        f"{a}-{b}": scores.token_accuracy(
+                            lambda n, a=a, b=b: a <= n <= b
+                        )
+                        for a, b in ranges
+                    },
+                    "longest_half": scores.token_accuracy(lambda n: n >= long_from),
+                    "seconds": fitted.seconds,
+                    # seed 0's attention on the longest source, drawn below
+                    "example": longest_example(test, scores)
+                    if decoder == "attention" and seed == 0
+                    else None,
+                }
+
+            setting = {"lengths": lengths, "steps": steps, "hidden": hidden}
+            key = f"reverse-{decoder}-seed{seed}"
+            runs_.append(runs.cached(ctx, key, setting, reverse))
+        if runs_[0]["example"] is not None:
+            example = heat_map(ctx, runs_[0]["example"])
         results[name] = {
-            "parameters": parameters(net),
-            "by_length": {k: spread(v) for k, v in per_bucket.items()},
-            "longest_half": spread(longest_half),
-            "seconds": spread(seconds),
+            "parameters": runs_[0]["parameters"],
+            "by_length": {
+                b: spread([r["by_length"][b] for r in runs_])
+                for b in runs_[0]["by_length"]
+            },
+            "longest_half": spread([r["longest_half"] for r in runs_]),
+            "seconds": spread([r["seconds"] for r in runs_]),
         }
     plot(ctx, results)
     translation = None if ctx.quick else multi30k_by_length(ctx)
@@ -155,19 +173,28 @@ def plot_translation(ctx: Context, out: dict) -> None:
     save_figure(fig, ctx.plot_path("multi30k_bleu_by_length.png"))
 
 
-def heat_map(ctx: Context, test: list, scores: toyseq.Scores) -> dict:
-    """The attention of the longest test source, as a PNG."""
+def longest_example(test: list, scores: toyseq.Scores) -> dict:
+    """The longest test source, the output and the attention weights."""
     i = max(range(len(test)), key=lambda k: len(test[k]))
     hyp = scores.hypotheses[i]
     src = [str(t - (toyseq.VOCAB - toyseq.SYMBOLS)) for t in test[i]]
     out = [str(t - (toyseq.VOCAB - toyseq.SYMBOLS)) for t in hyp.tokens]
     out = [*out, "<eos>"][: hyp.attention.shape[0]]  # no <eos> row when cut off
     weights = hyp.attention[: len(out), : len(src)].tolist()
-    name = "attention_longest.png"
+    return {"source": src, "output": out, "weights": weights, "exact": scores.exact[i]}
+
+
+def heat_map(ctx: Context, example: dict) -> dict:
+    """An example's attention as a PNG; what the report says of it."""
+    src, name = example["source"], "attention_longest.png"
     plots.attention_heatmap(
-        src, out, weights, ctx.plot_path(name), title=f"reversing {len(src)} symbols"
+        src,
+        example["output"],
+        example["weights"],
+        ctx.plot_path(name),
+        title=f"reversing {len(src)} symbols",
     )
-    return {"source_length": len(src), "exact": scores.exact[i], "plot": name}
+    return {"source_length": len(src), "exact": example["exact"], "plot": name}
 
 
 def plot(ctx: Context, results: dict) -> None:
