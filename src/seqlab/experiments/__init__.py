@@ -61,7 +61,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "dropout-schemes", dropout_schemes.CLAIM, dropout_schemes.run, 320, 0.4
         ),
-        Experiment("beam", beam.CLAIM, beam.run, 120, 0.3),
+        Experiment("beam", beam.CLAIM, beam.run, 80, 0.3),
     )
 }
 

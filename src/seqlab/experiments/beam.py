@@ -154,7 +154,8 @@ def plot(ctx: Context, results: dict) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for penalty in PENALTIES:
         rows = [r for r in results.values() if r["length_penalty"] == penalty]
-        rows += [r for r in results.values() if r["width"] == 1] if penalty else []
+        if penalty != PENALTIES[0]:  # greedy (no penalty) starts every line
+            rows += [r for r in results.values() if r["width"] == 1]
         rows = sorted({id(r): r for r in rows}.values(), key=lambda r: r["width"])
         widths = [r["width"] for r in rows]
         for ax, key in ((left, "bleu"), (right, "seconds")):
