@@ -169,6 +169,23 @@ def plot(ctx: Context, results: dict) -> None:
     save_figure(fig, ctx.plot_path("dropout_schemes.png"))
 
 
+def beyond_between(results: dict, seeds: int) -> str:
+    """Whether the schemes added to (or replacing) dropout between layers do
+    better than it alone: the claim's second part, reported beside the rule."""
+    between = results.get("between layers (0.5)")
+    rest = [n for n in results if n not in ("none", "between layers (0.5)")]
+    if between is None or not rest:
+        return ""
+    better = [
+        n for n in rest if separated(between["test_ppl"], results[n]["test_ppl"], seeds)
+    ]
+    return (
+        "Below dropout between layers alone by more than 2 standard errors: "
+        + (", ".join(better) or "none of the other schemes")
+        + ". "
+    )
+
+
 def summarize(ctx, results, missing) -> dict:
     none = results["none"]["test_ppl"]
     others = [n for n in results if n != "none"]
@@ -190,6 +207,7 @@ def summarize(ctx, results, missing) -> dict:
         f"{fmt(plain['best_step'], 0)} of {steps}; at the last evaluation its "
         f"training loss is {fmt(plain['last_train_loss'], 2)} and its validation "
         f"loss {fmt(plain['last_val_loss'], 2)} (it overfits). "
+        + beyond_between(results, ctx.seeds)
         + (
             "Not run, the model config has no key for them yet: "
             + "; ".join(missing)
