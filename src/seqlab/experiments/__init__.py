@@ -59,7 +59,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "gru-overfitting", gru_overfitting.CLAIM, gru_overfitting.run, 9, 0.3
         ),
         Experiment(
-            "dropout-schemes", dropout_schemes.CLAIM, dropout_schemes.run, 320, 0.4
+            "dropout-schemes", dropout_schemes.CLAIM, dropout_schemes.run, 290, 0.4
         ),
         Experiment("beam", beam.CLAIM, beam.run, 80, 0.3),
     )
