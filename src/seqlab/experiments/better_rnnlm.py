@@ -18,6 +18,7 @@ from seqlab.experiments.common import (
     outcome,
     pyplot,
     save_figure,
+    seed0_curves,
     separated,
     spread,
     spread_bars,
@@ -106,13 +107,7 @@ def run(ctx: Context) -> dict:
 def plot(ctx: Context, results: dict) -> None:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, r in results.items():
-        curve = r["curves"][0]
-        left.plot([s for s, _ in curve], [v for _, v in curve], label=name)
-    left.set_xlabel("training step")
-    left.set_ylabel("validation perplexity, seed 0")
-    left.set_yscale("log")
-    left.legend()
+    seed0_curves(left, results, "training step", "validation perplexity", log=True)
     spread_bars(right, results, "test_ppl", "test perplexity")
     save_figure(fig, ctx.plot_path("perplexity.png"))
 

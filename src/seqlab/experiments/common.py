@@ -286,6 +286,20 @@ def spread_bars(
     ax.set_ylabel(ylabel)
 
 
+def seed0_curves(
+    ax, results: dict, xlabel: str, ylabel: str, log: bool = False, **line
+) -> None:
+    """One line per setting: its first seed's ``curves`` ([[x, value], ...])."""
+    for name, r in results.items():
+        curve = r["curves"][0]
+        ax.plot([x for x, _ in curve], [v for _, v in curve], label=name, **line)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel}, seed 0")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+
+
 def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -32,6 +32,7 @@ from seqlab.experiments.common import (
     outcome,
     pyplot,
     save_figure,
+    seed0_curves,
     separated,
     settings_table,
     spread,
@@ -158,13 +159,9 @@ def run(ctx: Context) -> dict:
 def plot(ctx: Context, results: dict) -> None:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
-    for name, r in results.items():
-        curve = r["curves"][0]
-        left.plot([s for s, _ in curve], [v for _, v in curve], marker=".", label=name)
-    left.set_xlabel("training step")
-    left.set_ylabel("validation perplexity, seed 0")
-    left.set_yscale("log")
-    left.legend(fontsize=7)
+    seed0_curves(
+        left, results, "training step", "validation perplexity", log=True, marker="."
+    )
     spread_bars(right, results, "test_ppl", "test perplexity (mean ± std over seeds)")
     save_figure(fig, ctx.plot_path("dropout_schemes.png"))
 

@@ -19,6 +19,7 @@ from seqlab.experiments.common import (
     outcome,
     pyplot,
     save_figure,
+    seed0_curves,
     separated,
     spread,
     table,
@@ -111,12 +112,8 @@ def run(ctx: Context) -> dict:
 def plot(ctx: Context, results: dict) -> None:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for cell, r in results.items():
-        curve = r["curves"][0]
-        left.plot([s for s, _ in curve], [v for _, v in curve], label=cell.upper())
-    left.set_xlabel("training step")
-    left.set_ylabel("validation loss (nats/char), seed 0")
-    left.legend()
+    named = {cell.upper(): r for cell, r in results.items()}
+    seed0_curves(left, named, "training step", "validation loss (nats/char)")
     names = [c.upper() for c in results]
     right.bar(
         names,

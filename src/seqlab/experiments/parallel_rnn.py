@@ -24,6 +24,7 @@ from seqlab.experiments.common import (
     outcome,
     pyplot,
     save_figure,
+    seed0_curves,
     spread,
     table,
 )
@@ -153,13 +154,9 @@ def long_range(ctx: Context) -> dict:
 def plot(ctx: Context, lm: dict, memory: dict) -> None:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, r in lm.items():
-        curve = r["curves"][0]
-        left.plot([t for t, _ in curve], [v for _, v in curve], marker=".", label=name)
-    left.set_xlabel("training wall-clock (s)")
-    left.set_ylabel("validation loss (nats/char), seed 0")
+    xlabel, ylabel = "training wall-clock (s)", "validation loss (nats/char)"
+    seed0_curves(left, lm, xlabel, ylabel, marker=".")
     left.set_title("Tiny Shakespeare, same steps")
-    left.legend()
     names = list(memory["models"])
     right.bar(
         names,
