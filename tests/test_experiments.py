@@ -389,3 +389,34 @@ def test_attention_length_resumed_reuses_its_toy_models_and_redraws_the_map(tmp_
     assert len(reused) == len(attention_length.DECODERS)  # one seed in smoke mode
     assert (tmp_path / "attention_longest.png").is_file()
     assert again["plots"] == first["plots"] and again["reading"] == first["reading"]
+
+
+def test_a_part_another_process_is_computing_is_waited_for_then_reused(tmp_path):
+    pytest.importorskip("fcntl")
+    import subprocess
+    import sys
+
+    part = tmp_path / "runs" / "toy-seed0"
+    part.parent.mkdir(parents=True)
+    holder = subprocess.Popen(  # another invocation, computing part "toy-seed0"
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, json, pathlib, time\n"
+            f"f = open({str(part)!r} + '.lock', 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True); time.sleep(1.5)\n"
+            f"pathlib.Path({str(part)!r} + '.json').write_text(json.dumps("
+            "{'config': {'steps': 10}, 'result': {'accuracy': 0.9}}))\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    logs: list[str] = []
+    ctx = Context(tmp_path, log=logs.append, resume=True)
+    result = runs.cached(ctx, "toy-seed0", {"steps": 10}, lambda: {"accuracy": 0.1})
+    assert result == {"accuracy": 0.9} and holder.wait() == 0  # its result, not ours
+    assert logs == [
+        "  wait: another process is training toy-seed0",
+        "  reuse toy-seed0 (finished earlier with this config)",
+    ]

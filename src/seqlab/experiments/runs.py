@@ -75,22 +75,25 @@ def cached(
     """``compute()`` for a part of an experiment that is no seqlab run (a model
     trained in memory), its JSON result saved as runs/NAME.json beside ``config``:
     with ``ctx.resume`` the result an earlier invocation saved for this same config
-    is reused, so a stopped experiment does not redo its finished parts."""
+    is reused, so a stopped experiment does not redo its finished parts. Like
+    ``train``, it computes under a lock (runs/NAME.lock), so a second invocation
+    into the same DIR waits for the part the first is computing and reuses it."""
     path = ctx.out_dir / "runs" / f"{name}.json"
     config = json.loads(json.dumps(config))  # tuples as lists, as it is saved
-    if ctx.resume:
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            saved = None
-        if saved is not None and saved.get("config") == config:
-            ctx.log(f"  reuse {name} (finished earlier with this config)")
-            return saved["result"]
-    result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps({"config": config, "result": result}) + "\n")
-    partial.replace(path)  # whole or not at all
+    with _exclusive(path.with_suffix(".lock"), name, ctx.log):
+        if ctx.resume:
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                saved = None
+            if saved is not None and saved.get("config") == config:
+                ctx.log(f"  reuse {name} (finished earlier with this config)")
+                return saved["result"]
+        result = compute()
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps({"config": config, "result": result}) + "\n")
+        partial.replace(path)  # whole or not at all
     return result
 
 
