@@ -17,7 +17,7 @@ from tests.test_train import losses, tiny_config
 from seqlab import cli, run
 from seqlab.checkpoint import CheckpointError, load_checkpoint
 from seqlab.config import ConfigError
-from seqlab.run import Validation, load_run, train
+from seqlab.run import Validation, _final_load, load_run, train
 from seqlab.tasks.base import Capabilities
 from seqlab.train import TrainConfig, Trainer
 
@@ -230,6 +230,9 @@ class Searcher:
     def splits(self):
         return ["train", "val", "test"]
 
+    def split_size(self, split):
+        return None  # unknown: test taken as long as val
+
     def evaluate(self, model, split="val", beam=None):
         self.calls.append((split, beam))
         return {f"{split}_loss": 1.0}
@@ -349,19 +352,24 @@ def test_the_progress_bar_ends_where_the_time_budget_does():
 
 
 class Slow:
-    """A task whose evaluation takes 2 s for a whole split, less for a part."""
+    """A task whose evaluation takes 2 s for a whole val, less for a part, and
+    as much more for a bigger split."""
 
     capabilities = Capabilities(partial_eval=True)
 
-    def __init__(self):
+    def __init__(self, sizes=None):
         self.fractions = []
+        self.sizes = sizes or {"train": 1000, "val": 100, "test": 100}
 
     def splits(self):
-        return ["train", "val", "test"]
+        return list(self.sizes)
+
+    def split_size(self, split):
+        return self.sizes[split]
 
     def evaluate(self, model, split="val", fraction=None):
         self.fractions.append(fraction)
-        time.sleep(2.0 * (fraction or 1.0))
+        time.sleep(2.0 * (fraction or 1.0) * self.sizes[split] / self.sizes["val"])
         return {f"{split}_loss": 1.0}
 
 
@@ -384,6 +392,20 @@ def test_final_evaluations_are_cut_to_what_fits_in_the_budget():
     undeclared.before_final(seconds_left=1.0, eval_seconds=0.0)
     undeclared(None)
     assert whole.fractions == [None] and undeclared.note() is None
+
+
+def test_a_bigger_test_split_gets_its_share_of_the_final_evaluations():
+    bigger = Slow({"train": 1000, "val": 100, "test": 300})
+    assert _final_load(bigger) == 3.0  # test: 3 val evaluations
+    assert _final_load(Searcher()) == 1.0  # sizes unknown: as val
+    validation = Validation(bigger, log=lambda message: None)
+    validation.before_final(seconds_left=1.0, eval_seconds=0.0)  # 1 s for 4 x 2 s
+    validation(None)
+    probe, cut = bigger.fractions
+    assert probe == Validation.PROBE and 0.08 < cut < 0.14  # not the 0.24 of equals
+    roomy = Validation(Slow({"val": 100, "test": 300}), log=lambda message: None)
+    roomy.before_final(seconds_left=7.0, eval_seconds=2.0)  # 2 + 3 x 2 s: no fit
+    assert roomy.deadline is not None
 
 
 def test_a_run_ended_by_its_time_budget_is_complete_until_the_budget_grows(

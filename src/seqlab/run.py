@@ -126,7 +126,7 @@ def _train(
             maximize=task.maximize,
             perplexity=cfg.task == "lm",
             log=log if main else _quiet,
-            final_evals=len(_final_splits(task)),
+            final_evals=_final_load(task),
             before_final=validation.before_final,
             started=started,
             time_evaluation=validation.time_whole,
@@ -181,7 +181,7 @@ class Validation:
     def before_final(self, seconds_left: float | None, eval_seconds: float) -> None:
         if seconds_left is None:
             return
-        need = eval_seconds * (1 + len(_final_splits(self.task)))
+        need = eval_seconds * (1 + _final_load(self.task))
         if eval_seconds > 0 and need <= seconds_left:
             return
         if self.can.partial_eval:
@@ -198,9 +198,7 @@ class Validation:
         """The options of an evaluation (the same for every final one)."""
         if self.deadline is not None:
             whole = self.time_whole(model)  # one split, all of it
-            left = (self.deadline - time.perf_counter()) / (
-                1 + len(_final_splits(self.task))
-            )
+            left = (self.deadline - time.perf_counter()) / (1 + _final_load(self.task))
             self.deadline = None  # timed once: the same cut for every split
             if left < whole:
                 self.options["fraction"] = max(left / whole, self.PROBE)
@@ -222,6 +220,14 @@ class Validation:
 
 def _final_splits(task) -> list[str]:
     return [s for s in task.splits() if s not in ("train", "val")]
+
+
+def _final_load(task) -> float:
+    """The final evaluations besides val's, in val evaluations: each other split
+    weighs its size over val's (1 where the task cannot say)."""
+    val = task.split_size("val")
+    sizes = [task.split_size(s) for s in _final_splits(task)]
+    return sum(size / val if size and val else 1.0 for size in sizes)
 
 
 def _facts(model: nn.Module, result) -> dict[str, Any]:

@@ -257,7 +257,7 @@ class Trainer:
         perplexity: bool = False,
         compatible_keys: tuple[str, ...] = ("config.model", "config.data", "vocab"),
         log: Callable[[str], None] = print,
-        final_evals: int = 0,
+        final_evals: float = 0,
         before_final: BeforeFinal | None = None,
         started: float | None = None,
         time_evaluation: Callable[[nn.Module], float | None] | None = None,
@@ -289,7 +289,9 @@ class Trainer:
         self._elapsed_before = 0.0
         self._writer = None
         self._bar = None
-        self.final_evals = final_evals  # evaluations the caller runs after fit
+        # evaluations the caller runs after fit besides val's, in val evaluations
+        # (a test split 4x val's size: 4.0)
+        self.final_evals = final_evals
         # time.perf_counter() when the run began (data preparation ...): the clock
         # of the time budget starts there; None: when fit starts
         self.started = started
@@ -492,8 +494,8 @@ class Trainer:
     def final_reserve(self) -> float:
         """Seconds of the time budget kept for the evaluations after training: as
         long as the last evaluation took (or would take, timed on a part before
-        training), once more for each of ``final_evals`` (20% of the budget when
-        no evaluation was timed), at most half of it."""
+        training), and ``final_evals`` times more for the other splits (20% of the
+        budget when no evaluation was timed), at most half of it."""
         budget = 60 * self.cfg.max_minutes
         if self.state.eval_seconds > 0:
             need = self.state.eval_seconds * (1 + self.final_evals)

@@ -147,6 +147,12 @@ class Task:
     def splits(self) -> list[str]:
         raise NotImplementedError
 
+    def split_size(self, split: str) -> int | None:
+        """What an evaluation of ``split`` works through (examples, pictures,
+        tokens: what ``fraction`` cuts), to size a time budget's reserve for the
+        final evaluations; None: unknown (taken as long as val's)."""
+        return None
+
     @classmethod
     def supports(cls, capability: str) -> bool:
         return getattr(cls.capabilities, capability)

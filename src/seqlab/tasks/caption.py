@@ -304,6 +304,9 @@ class CaptionTask(Task):
     def splits(self) -> list[str]:
         return list(self.tensors)
 
+    def split_size(self, split: str) -> int:
+        return len(self.tensors[split].images)
+
     # ---- evaluation ------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(

@@ -207,6 +207,9 @@ class LMTask(Task):
     def splits(self) -> list[str]:
         return list(self.streams)
 
+    def split_size(self, split: str) -> int:
+        return len(self.streams[split])
+
     @torch.no_grad()
     def evaluate(
         self, model: nn.Module, split: str = "val", fraction: float | None = None

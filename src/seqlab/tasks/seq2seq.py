@@ -372,6 +372,9 @@ class Seq2SeqTask(Task):
     def splits(self) -> list[str]:
         return list(self.tensors)
 
+    def split_size(self, split: str) -> int:
+        return len(self.pairs[split])
+
     # ---- evaluation --------------------------------------------------------------
     @torch.no_grad()
     def evaluate(
