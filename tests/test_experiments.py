@@ -316,28 +316,36 @@ def test_beam_verdict_pairs_each_model_with_its_own_greedy_search():
     assert beam.summarize(ctx, results([1.0, -0.8, 0.4]), 10)["held"] is False
 
 
-def test_a_run_another_process_is_training_is_waited_for_then_reused(tmp_path):
-    fcntl = pytest.importorskip("fcntl")
+def hold_lock(lock: pathlib.Path, seconds: float, then: str = ""):
+    """Another invocation: a process holding ``lock`` for ``seconds``, then running
+    the Python ``then`` before it lets go; returned once it holds the lock."""
     import subprocess
     import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, json, pathlib, time\n"
+            f"f = open({str(lock)!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            f"print('held', flush=True); time.sleep({seconds})\n{then}\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_run_another_process_is_training_is_waited_for_then_reused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
     import time
 
     text = tmp_path / "pattern.txt"
     text.write_text("the cat sat on the mat. " * 60, encoding="utf-8")
     lock = tmp_path / "exp" / "runs" / "a.lock"
     lock.parent.mkdir(parents=True)
-    holder = subprocess.Popen(  # another invocation, busy with run "a"
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys, time\n"
-            f"f = open({str(lock)!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
-            "print('held', flush=True); time.sleep(3)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
+    holder = hold_lock(lock, 3)  # another invocation, busy with run "a"
     logs: list[str] = []
     ctx = Context(tmp_path / "exp", log=logs.append, resume=True)
     start = time.perf_counter()
@@ -393,25 +401,15 @@ def test_attention_length_resumed_reuses_its_toy_models_and_redraws_the_map(tmp_
 
 def test_a_part_another_process_is_computing_is_waited_for_then_reused(tmp_path):
     pytest.importorskip("fcntl")
-    import subprocess
-    import sys
-
-    part = tmp_path / "runs" / "toy-seed0"
-    part.parent.mkdir(parents=True)
-    holder = subprocess.Popen(  # another invocation, computing part "toy-seed0"
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, json, pathlib, time\n"
-            f"f = open({str(part)!r} + '.lock', 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
-            "print('held', flush=True); time.sleep(1.5)\n"
-            f"pathlib.Path({str(part)!r} + '.json').write_text(json.dumps("
-            "{'config': {'steps': 10}, 'result': {'accuracy': 0.9}}))\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    saved = {"config": {"steps": 10}, "result": {"accuracy": 0.9}}
+    holder = hold_lock(  # another invocation, computing part "toy-seed0"
+        runs_dir / "toy-seed0.lock",
+        1.5,
+        then=f"pathlib.Path({str(runs_dir / 'toy-seed0.json')!r})"
+        f".write_text(json.dumps({saved!r}))",
     )
-    assert holder.stdout.readline().strip() == "held"
     logs: list[str] = []
     ctx = Context(tmp_path, log=logs.append, resume=True)
     result = runs.cached(ctx, "toy-seed0", {"steps": 10}, lambda: {"accuracy": 0.1})
