@@ -360,7 +360,7 @@ def test_a_run_another_process_is_training_is_waited_for_then_reused(tmp_path):
 def test_a_cached_part_is_reused_only_with_resume_and_the_same_config(tmp_path):
     calls, logs = [], []
 
-    def compute():
+    def compute(progress):
         calls.append(1)
         return {"accuracy": 0.5 + len(calls), "lengths": (3, 8)}
 
@@ -412,9 +412,78 @@ def test_a_part_another_process_is_computing_is_waited_for_then_reused(tmp_path)
     )
     logs: list[str] = []
     ctx = Context(tmp_path, log=logs.append, resume=True)
-    result = runs.cached(ctx, "toy-seed0", {"steps": 10}, lambda: {"accuracy": 0.1})
+    result = runs.cached(ctx, "toy-seed0", {"steps": 10}, lambda _: {"accuracy": 0.1})
     assert result == {"accuracy": 0.9} and holder.wait() == 0  # its result, not ours
     assert logs == [
         "  wait: another process is training toy-seed0",
         "  reuse toy-seed0 (finished earlier with this config)",
     ]
+
+
+def test_a_cached_part_finds_its_own_progress_only_with_resume(tmp_path):
+    seen, logs = [], []
+
+    def stopped(progress):  # stopped part-way, leaving progress behind
+        seen.append(progress.is_file())
+        progress.write_text("step 5")
+        raise KeyboardInterrupt
+
+    def finished(progress):
+        seen.append(progress.is_file())
+        return {"steps": 10}
+
+    ctx = Context(tmp_path, log=logs.append, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        runs.cached(ctx, "toy-seed0", {"steps": 10}, stopped)
+    assert runs.cached(ctx, "toy-seed0", {"steps": 10}, finished) == {"steps": 10}
+    assert seen == [False, True]
+    assert logs == ["  resume toy-seed0 (stopped part-way earlier)"]
+    assert not list((tmp_path / "runs").glob("*.progress"))  # done: removed
+    with pytest.raises(KeyboardInterrupt):
+        runs.cached(ctx, "toy-seed0", {"steps": 20}, stopped)
+    with pytest.raises(KeyboardInterrupt):  # another config: not its progress
+        runs.cached(ctx, "toy-seed0", {"steps": 30}, stopped)
+    fresh = Context(tmp_path, resume=False)  # no --resume: starts over
+    runs.cached(fresh, "toy-seed0", {"steps": 20}, finished)
+    assert seen[2:] == [False, False, False]
+
+
+def test_a_toy_training_stopped_part_way_continues_to_the_same_weights(tmp_path):
+    import torch
+
+    from seqlab.experiments import toyseq
+
+    def trained(stop_at=None, checkpoint=None):
+        taken = []
+
+        def forcing(step):  # the model's own 1.0; a stop (Ctrl-C) at stop_at
+            if step == stop_at:
+                raise KeyboardInterrupt
+            taken.append(step)
+            return 1.0
+
+        net = toyseq.model(0, hidden_size=16)
+        run = toyseq.train(
+            net,
+            "reverse",
+            (3, 6),
+            steps=12,
+            seed=0,
+            teacher_forcing=forcing,
+            every=2,
+            checkpoint=checkpoint,
+            save_every=0.0,
+        )
+        return net, run, taken
+
+    straight, run, _ = trained()
+    checkpoint = tmp_path / "toy.progress"
+    with pytest.raises(KeyboardInterrupt):
+        trained(stop_at=8, checkpoint=checkpoint)
+    assert checkpoint.is_file()  # saved after step 7
+    resumed, again, taken = trained(checkpoint=checkpoint)
+    assert taken == list(range(8, 13))  # it went on from step 8
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert again.losses == run.losses and len(run.losses) == 6
+    assert not checkpoint.exists()  # done: removed

@@ -77,9 +77,11 @@ def run(ctx: Context) -> dict:
         for seed in range(ctx.seeds):
             ctx.log(f"  {name}, seed {seed}")
 
-            def reverse(decoder=decoder, seed=seed) -> dict:
+            def reverse(progress, decoder=decoder, seed=seed) -> dict:
                 net = toyseq.model(seed, hidden_size=hidden, decoder=decoder)
-                fitted = toyseq.train(net, "reverse", lengths, steps=steps, seed=seed)
+                fitted = toyseq.train(
+                    net, "reverse", lengths, steps=steps, seed=seed, checkpoint=progress
+                )
                 scores = toyseq.evaluate(net, "reverse", test)
                 return {
                     "parameters": parameters(net),

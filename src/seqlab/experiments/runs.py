@@ -9,6 +9,7 @@ and trainer as ``seqlab train``, so a figure here is a figure of seqlab itself.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -70,16 +71,21 @@ def train(ctx: Context, name: str, config: dict[str, Any]) -> Trained:
 
 
 def cached(
-    ctx: Context, name: str, config: dict[str, Any], compute: Callable[[], Any]
+    ctx: Context, name: str, config: dict[str, Any], compute: Callable[[Path], Any]
 ) -> Any:
-    """``compute()`` for a part of an experiment that is no seqlab run (a model
-    trained in memory), its JSON result saved as runs/NAME.json beside ``config``:
-    with ``ctx.resume`` the result an earlier invocation saved for this same config
-    is reused, so a stopped experiment does not redo its finished parts. Like
-    ``train``, it computes under a lock (runs/NAME.lock), so a second invocation
-    into the same DIR waits for the part the first is computing and reuses it."""
+    """``compute(progress)`` for a part of an experiment that is no seqlab run (a
+    model trained in memory), its JSON result saved as runs/NAME.json beside
+    ``config``: with ``ctx.resume`` the result an earlier invocation saved for this
+    same config is reused, so a stopped experiment does not redo its finished parts.
+    ``progress`` is a file (named after NAME and ``config``) where ``compute`` may
+    keep its progress to continue from: with ``ctx.resume`` an earlier invocation's
+    is left for it, else it is removed first. Like ``train``, it computes under a
+    lock (runs/NAME.lock), so a second invocation into the same DIR waits for the
+    part the first is computing and reuses it."""
     path = ctx.out_dir / "runs" / f"{name}.json"
     config = json.loads(json.dumps(config))  # tuples as lists, as it is saved
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    progress = path.with_name(f"{name}-{digest[:10]}.progress")
     path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(path.with_suffix(".lock"), name, ctx.log):
         if ctx.resume:
@@ -90,10 +96,15 @@ def cached(
             if saved is not None and saved.get("config") == config:
                 ctx.log(f"  reuse {name} (finished earlier with this config)")
                 return saved["result"]
-        result = compute()
+            if progress.is_file():
+                ctx.log(f"  resume {name} (stopped part-way earlier)")
+        else:
+            progress.unlink(missing_ok=True)
+        result = compute(progress)
         partial = path.with_suffix(".json.partial")
         partial.write_text(json.dumps({"config": config, "result": result}) + "\n")
         partial.replace(path)  # whole or not at all
+        progress.unlink(missing_ok=True)
     return result
 
 

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -80,18 +81,32 @@ def train(
     lr: float = 3e-3,
     teacher_forcing: Callable[[int], float] | None = None,
     every: int = 25,
+    checkpoint: Path | None = None,
+    save_every: float = 60.0,
 ) -> ToyRun:
     """Adam with cosine decay, clip 1.0; fresh sources every step.
     ``teacher_forcing(step)``: the model's teacher_forcing at that step (scheduled
-    sampling); None keeps the model's own."""
+    sampling); None keeps the model's own. ``checkpoint``: a file the training is
+    saved to every ``save_every`` seconds and continued from where one is there
+    (the same steps as one uninterrupted run); removed when the training ends."""
     gen = torch.Generator().manual_seed(1000 + seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1)))
     )
-    run, running, start = ToyRun(), 0.0, time.perf_counter()
+    run, running, done = ToyRun(), 0.0, 0
+    parts = {"net": net, "opt": opt, "sched": sched}
+    if checkpoint is not None and checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=False)
+        for key, part in parts.items():
+            part.load_state_dict(saved[key])
+        gen.set_state(saved["gen"])
+        torch.set_rng_state(saved["rng"])
+        done, running = saved["step"], saved["running"]
+        run = ToyRun(saved["losses"], saved["seconds"])
+    start = saved_at = time.perf_counter()
     net.train()
-    for step in range(1, steps + 1):
+    for step in range(done + 1, steps + 1):
         if teacher_forcing is not None:
             p = teacher_forcing(step)
             net.cfg = net.cfg.model_copy(update={"teacher_forcing": p})
@@ -105,7 +120,18 @@ def train(
         if step % every == 0:
             run.losses.append(running / every)
             running = 0.0
-    run.seconds = time.perf_counter() - start
+        now = time.perf_counter()
+        if checkpoint is not None and now - saved_at >= save_every and step < steps:
+            state = {key: part.state_dict() for key, part in parts.items()}
+            state |= {"gen": gen.get_state(), "rng": torch.get_rng_state()}
+            state |= {"step": step, "running": running, "losses": run.losses}
+            partial = checkpoint.with_name(checkpoint.name + ".partial")
+            torch.save(state | {"seconds": run.seconds + now - start}, partial)
+            partial.replace(checkpoint)  # whole or not at all
+            saved_at = now
+    run.seconds += time.perf_counter() - start
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return run
 
 
