@@ -262,7 +262,7 @@ def test_training_leaves_the_final_evaluations_their_share():
     )
     assert trainer.final_reserve() == pytest.approx(120)  # untimed: 20%
     trainer.state.eval_seconds = 30.0
-    assert trainer.final_reserve() == pytest.approx(60)  # val again and test
+    assert trainer.final_reserve() == pytest.approx(1.2 * 60)  # val again and test
     trainer.state.eval_seconds = 1000.0
     assert trainer.final_reserve() == pytest.approx(300)  # at most half
     timed = Trainer(
@@ -275,7 +275,12 @@ def test_training_leaves_the_final_evaluations_their_share():
         time_evaluation=lambda model: 20.0,  # as a part of val, timed, says
     )
     timed._time_evaluation()  # what fit does first under a time budget
-    assert timed.final_reserve() == pytest.approx(40)
+    assert timed.final_reserve() == pytest.approx(1.2 * 40)
+    # stopped a second past the line, what is left still holds the whole final
+    # evaluations: not cut (as the 08 check's caption run's were, to 67%)
+    validation = Validation(Slow(), log=lambda message: None)
+    validation.before_final(timed.final_reserve() - 1.0, timed.state.eval_seconds)
+    assert validation.deadline is None and validation.options == {}
 
 
 # ---------------------------------------------------------------- bad inputs

@@ -228,6 +228,10 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * warm * scale
 
 
+# the final evaluations' reserve over what they need (Trainer.final_reserve)
+RESERVE_MARGIN = 1.2
+
+
 class Trainer:
     """Trains ``model`` on batches, evaluating, checkpointing and logging to run_dir.
 
@@ -494,11 +498,13 @@ class Trainer:
     def final_reserve(self) -> float:
         """Seconds of the time budget kept for the evaluations after training: as
         long as the last evaluation took (or would take, timed on a part before
-        training), and ``final_evals`` times more for the other splits (20% of the
-        budget when no evaluation was timed), at most half of it."""
+        training), and ``final_evals`` times more for the other splits, with a
+        margin of RESERVE_MARGIN: training stops a step past its line, and the
+        final evaluations check what is left against the bare need (20% of the
+        budget when no evaluation was timed); at most half of the budget."""
         budget = 60 * self.cfg.max_minutes
         if self.state.eval_seconds > 0:
-            need = self.state.eval_seconds * (1 + self.final_evals)
+            need = RESERVE_MARGIN * self.state.eval_seconds * (1 + self.final_evals)
         else:
             need = 0.2 * budget
         return min(need, 0.5 * budget)
