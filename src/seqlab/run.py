@@ -126,7 +126,7 @@ def _train(
             maximize=task.maximize,
             perplexity=cfg.task == "lm",
             log=log if main else _quiet,
-            final_evals=_final_load(task),
+            final_evals=validation.load,
             before_final=validation.before_final,
             started=started,
             time_evaluation=validation.time_whole,
@@ -164,6 +164,7 @@ class Validation:
         self.used: dict[str, Any] | None = None  # options of the last call
         self.deadline: float | None = None  # perf_counter the final ones end by
         self.can = task.capabilities  # partial_eval: fraction=; beam: beam=
+        self.load = _final_load(task)  # the final evaluations but val's, in vals
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         self.used = self.final_options(model)
@@ -181,7 +182,7 @@ class Validation:
     def before_final(self, seconds_left: float | None, eval_seconds: float) -> None:
         if seconds_left is None:
             return
-        need = eval_seconds * (1 + _final_load(self.task))
+        need = eval_seconds * (1 + self.load)
         if eval_seconds > 0 and need <= seconds_left:
             return
         if self.can.partial_eval:
@@ -198,7 +199,7 @@ class Validation:
         """The options of an evaluation (the same for every final one)."""
         if self.deadline is not None:
             whole = self.time_whole(model)  # one split, all of it
-            left = (self.deadline - time.perf_counter()) / (1 + _final_load(self.task))
+            left = (self.deadline - time.perf_counter()) / (1 + self.load)
             self.deadline = None  # timed once: the same cut for every split
             if left < whole:
                 self.options["fraction"] = max(left / whole, self.PROBE)
