@@ -39,7 +39,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("fc-vs-rnn", fc_vs_rnn.CLAIM, fc_vs_rnn.run, 13, 0.5),
         Experiment("reverse-peeky", reverse_peeky.CLAIM, reverse_peeky.run, 40, 1.5),
         Experiment(
-            "attention-length", attention_length.CLAIM, attention_length.run, 520, 1.5
+            "attention-length", attention_length.CLAIM, attention_length.run, 430, 1.5
         ),
         Experiment(
             "better-rnnlm", better_rnnlm.CLAIM, better_rnnlm.run, 560, 1.5, seeds_full=2
