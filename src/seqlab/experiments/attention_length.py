@@ -42,17 +42,27 @@ DECODERS = {
     "attention": "attention",
 }
 FIXED = ("fixed context (plain)", "fixed context (Peeky)")
+LENGTHS = (10, 120)  # a full run's source lengths, in symbols
+WORD_BUCKETS = ((1, 9), (10, 14), (15, 19), (20, 1000))  # Multi30k source words
+
+
+def long_half(lengths: tuple[int, int]) -> int:
+    """The shortest source length of the longest half of the range."""
+    return (lengths[0] + lengths[1] + 1) // 2
+
+
 RULE = (
-    "held if on the longest half of the sources (>= 65 symbols in a full run) "
+    "held if on the longest half of the sources "
+    f"(>= {long_half(LENGTHS)} symbols in a full run) "
     "attention's test token accuracy exceeds the better fixed-context decoder's "
     "(plain, Peeky) by more than 2 standard errors, and its lead there is larger "
     "than on the shortest bucket; in a full run also on Multi30k, where attention's "
-    "test BLEU on the longest source bucket (>= 20 words) must exceed the better "
+    "test BLEU on the longest source bucket "
+    f"(>= {WORD_BUCKETS[-1][0]} words) must exceed the better "
     "fixed-context decoder's by more than 2 standard errors; inconclusive if "
     "attention gets fewer than half the tokens right on the shortest bucket (not "
     "trained enough to tell)"
 )
-WORD_BUCKETS = ((1, 9), (10, 14), (15, 19), (20, 1000))  # Multi30k source words
 
 
 def buckets(lengths: tuple[int, int]) -> list[tuple[int, int]]:
@@ -64,13 +74,13 @@ def buckets(lengths: tuple[int, int]) -> list[tuple[int, int]]:
 
 
 def run(ctx: Context) -> dict:
-    lengths = ctx.pick((10, 120), (4, 24), smoke=(3, 8))
+    lengths = ctx.pick(LENGTHS, (4, 24), smoke=(3, 8))
     steps = ctx.pick(2000, 150, smoke=10)
     hidden = ctx.pick(128, 32, smoke=16)
     gen = torch.Generator().manual_seed(7)
     test = toyseq.sources(ctx.pick(1000, 200), lengths, gen)
     ranges = buckets(lengths)
-    long_from = (lengths[0] + lengths[1] + 1) // 2
+    long_from = long_half(lengths)
     results, example = {}, None
     for name, decoder in DECODERS.items():
         runs_ = []
