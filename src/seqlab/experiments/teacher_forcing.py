@@ -31,12 +31,15 @@ CLAIM = (
     "its errors grow along the output (exposure bias); feeding it its own predictions "
     "in training (scheduled sampling) reduces that."
 )
+LENGTHS = (20, 30)  # a full run's output lengths, in symbols
 RULE = (
     "held if scheduled sampling's test accuracy on the last quarter of the output "
-    "positions exceeds teacher forcing's by more than 2 standard errors, and "
-    "teacher forcing's accuracy on the last quarter is below its accuracy on the "
-    "first quarter (errors grow along the output); inconclusive if teacher forcing "
-    "gets fewer than half the tokens right"
+    f"positions every output has (positions {LENGTHS[0] - LENGTHS[0] // 4 + 1}-"
+    f"{LENGTHS[0]} of the first {LENGTHS[0]} in a full run) exceeds teacher "
+    "forcing's by more than 2 standard errors, and teacher forcing's accuracy on "
+    f"that quarter is below its accuracy on the first (positions 1-{LENGTHS[0] // 4}): "
+    "errors grow along the output; inconclusive if teacher forcing gets fewer than "
+    "half the tokens right"
 )
 
 
@@ -50,7 +53,7 @@ def regimes(steps: int) -> dict:
 
 
 def run(ctx: Context) -> dict:
-    lengths = ctx.pick((20, 30), (6, 10), smoke=(3, 5))
+    lengths = ctx.pick(LENGTHS, (6, 10), smoke=(3, 5))
     steps = ctx.pick(1500, 150, smoke=10)
     hidden = ctx.pick(128, 32, smoke=16)
     gen = torch.Generator().manual_seed(7)
