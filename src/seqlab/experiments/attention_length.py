@@ -60,6 +60,7 @@ def buckets(lengths: tuple[int, int]) -> list[tuple[int, int]]:
 
 
 def rule() -> str:
+    """The rule in words, with the numbers of a full run."""
     (first, last), long_from = buckets(LENGTHS)[::3], long_half(LENGTHS)
     return (
         "held if on the longest half of the sources "
