@@ -32,12 +32,20 @@ CLAIM = (
     "in training (scheduled sampling) reduces that."
 )
 LENGTHS = (20, 30)  # a full run's output lengths, in symbols
+
+
+def quarter(lengths: tuple[int, int]) -> int:
+    """A quarter of the positions every output has (the shortest's length)."""
+    return max(lengths[0] // 4, 1)
+
+
 RULE = (
     "held if scheduled sampling's test accuracy on the last quarter of the output "
-    f"positions every output has (positions {LENGTHS[0] - LENGTHS[0] // 4 + 1}-"
+    f"positions every output has (positions {LENGTHS[0] - quarter(LENGTHS) + 1}-"
     f"{LENGTHS[0]} of the first {LENGTHS[0]} in a full run) exceeds teacher "
     "forcing's by more than 2 standard errors, and teacher forcing's accuracy on "
-    f"that quarter is below its accuracy on the first (positions 1-{LENGTHS[0] // 4}): "
+    "that quarter is below its accuracy on the first "
+    f"(positions 1-{quarter(LENGTHS)}): "
     "errors grow along the output; inconclusive if teacher forcing gets fewer than "
     "half the tokens right"
 )
@@ -69,10 +77,10 @@ def run(ctx: Context) -> dict:
             )
             scores = toyseq.evaluate(net, "sort", test)
             curve = scores.by_position(lengths[1])
-            quarter = max(lengths[0] // 4, 1)
+            q = quarter(lengths)
             tokens.append(scores.token_accuracy())
-            first.append(sum(curve[:quarter]) / quarter)
-            last.append(sum(curve[lengths[0] - quarter : lengths[0]]) / quarter)
+            first.append(sum(curve[:q]) / q)
+            last.append(sum(curve[lengths[0] - q : lengths[0]]) / q)
             positions.append(curve)
             seconds.append(fitted.seconds)
         results[name] = {
