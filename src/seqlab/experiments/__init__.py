@@ -42,7 +42,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "attention-length", attention_length.CLAIM, attention_length.run, 430, 1.5
         ),
         Experiment(
-            "better-rnnlm", better_rnnlm.CLAIM, better_rnnlm.run, 560, 1.5, seeds_full=2
+            "better-rnnlm", better_rnnlm.CLAIM, better_rnnlm.run, 525, 1.5, seeds_full=2
         ),
         Experiment(
             "transformer-speed", transformer_speed.CLAIM, transformer_speed.run, 22, 0.5

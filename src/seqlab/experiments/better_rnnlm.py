@@ -145,8 +145,7 @@ def summarize(ctx, results, steps) -> dict:
         f"(by 2 standard errors) from {fmt(no_dropout['test_ppl'], 1)} to "
         f"{fmt(dropped['test_ppl'], 1)}. The best validation perplexity comes at "
         + ", ".join(f"step {fmt(r['best_step'], 0)} ({n})" for n, r in results.items())
-        + f" of {steps}: dropout pays off only once a model without it overfits, "
-        "which a short run may not reach."
+        + f" of {steps} (a best step before the last: the model overfits after it)."
     )
     rows = [
         [
