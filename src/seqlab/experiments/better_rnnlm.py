@@ -126,14 +126,14 @@ def summarize(ctx, results, steps) -> dict:
     lowered = [later < earlier for earlier, later in itertools.pairwise(ppl)]
     n = ctx.seeds
     full = separated(results[names[0]]["test_ppl"], results[names[-1]]["test_ppl"], n)
-    dropout = separated(results[names[1]]["test_ppl"], results[names[2]]["test_ppl"], n)
+    no_dropout, dropped = results[names[1]], results[names[2]]
+    dropout = separated(no_dropout["test_ppl"], dropped["test_ppl"], n)
     held = bool(full and dropout)
     steps = results[names[0]]["steps"]
     steps_text = "; ".join(
         f"{names[i + 1]} {'lowers' if down else 'does not lower'} it"
         for i, down in enumerate(lowered)
     )
-    no_dropout, dropped = (results[names[i]] for i in (1, 2))
     reading = (
         f"Test perplexity after {steps} steps: "
         + ", ".join(f"{fmt(results[n]['test_ppl'], 1)} ({n})" for n in names)
